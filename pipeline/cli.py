@@ -1,0 +1,76 @@
+"""The `churn` command: one subcommand per pipeline stage (what dvc.yaml runs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline import config, io
+
+app = typer.Typer(help="Customer churn and lifetime-value pipeline.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file.")
+
+
+def _load(params_path: Path) -> config.Params:
+    try:
+        return config.load_params(params_path)
+    except config.ConfigError as exc:
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    raise typer.Exit(code=2)
+
+
+def _stage(run, params_path: Path):
+    try:
+        return run(_load(params_path))
+    except (config.ConfigError, io.InputError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def ingest(params: Path = ParamsOption) -> None:
+    """Validate the input files; write clean tables, quarantine files and ingest metrics."""
+    from pipeline import ingest as stage
+
+    _stage(stage.run, params)
+
+
+@app.command()
+def features(params: Path = ParamsOption) -> None:
+    """Build the training snapshots at past cutoffs and the scoring snapshot at as_of."""
+    from pipeline import featurize as stage
+
+    metrics = _stage(stage.run, params)
+    print(f"features: as_of {metrics['as_of']}, {metrics['scoring_customers']:,} customers to score, "
+          f"{metrics['training_rows']:,} training rows over {len(metrics['cutoffs'])} cutoffs", file=sys.stderr)
+
+
+@app.command()
+def train(params: Path = ParamsOption) -> None:
+    """Fit, validate and log the churn model."""
+    from pipeline import train as stage
+
+    metrics = _stage(stage.run, params)
+    model, baseline = metrics["model"], metrics["recency_baseline"]
+    print(f"train: validation at {metrics['validation_cutoff']}: ROC AUC {model['roc_auc']:.3f} "
+          f"(recency baseline {baseline['roc_auc']:.3f}), PR AUC {model['pr_auc']:.3f}, Brier {model['brier']:.3f}",
+          file=sys.stderr)
+
+
+@app.command()
+def score(params: Path = ParamsOption) -> None:
+    """Score every current customer into outputs/scored_customers.csv."""
+    from pipeline import score as stage
+
+    table = _stage(stage.run, params)
+    print(f"score: {len(table):,} customers -> {config.SCORED_CUSTOMERS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,34 @@
+"""Stage `score`: the churn probability of every current customer, as the CSV marketing receives."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import pandas as pd
+
+from models import churn
+from pipeline import config, io
+
+SCORED_COLUMNS = ("customer_id", "as_of", "churn_probability", "recency_days", "orders", "net_spend")
+
+
+def scored_customers(scoring: pd.DataFrame, probabilities) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "customer_id": scoring["customer_id"].astype("string"),
+            "as_of": pd.to_datetime(scoring["cutoff"]).dt.strftime("%Y-%m-%d"),
+            "churn_probability": pd.Series(probabilities, index=scoring.index).round(4),
+            "recency_days": scoring["recency_days"].round(1),
+            "orders": scoring["orders"].astype("int64"),
+            "net_spend": scoring["net_spend"].round(2),
+        }
+    )
+    # Highest risk first; the customer id breaks ties so that reruns give the same file.
+    return table.sort_values(["churn_probability", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def run(params: config.Params) -> pd.DataFrame:
+    scoring = pd.read_parquet(config.SCORING_SNAPSHOT)
+    booster = lgb.Booster(model_file=str(config.CHURN_MODEL))
+    table = scored_customers(scoring, churn.predict_churn(booster, scoring))
+    io.write_csv(table, config.SCORED_CUSTOMERS)
+    return table

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.transactions import clean_events, clean_transactions
+from pipeline.config import EventsSource, TransactionsSource
+from pipeline.io import InputError, read_raw_table, require_columns
+
+HEADER = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+ROWS = [
+    "1001,A,2,2011-01-05 10:00:00,3.50,17850,UK",  # 1 good
+    "1001,B,1,2011-01-05 10:00:00,10.00,17850,UK",  # 2 good, same order
+    "1002,A,1,2011-01-06 09:00:00,3.50,,UK",  # 3 no customer
+    "1003,A,1,2011-13-45 09:00:00,3.50,17851,UK",  # 4 impossible date
+    "1004,A,two,2011-01-07 09:00:00,3.50,17851,UK",  # 5 quantity is text
+    "1005,A,1,2011-01-08 09:00:00,-3.50,17851,UK",  # 6 negative price
+    "1006,POST,1,2011-01-08 09:00:00,18.00,17851,UK",  # 7 postage, not a product
+    "1001,A,2,2011-01-05 10:00:00,3.50,17850,UK",  # 8 exact duplicate of row 1
+    "C1007,A,-1,2011-01-09 09:00:00,3.50,17850,UK",  # 9 cancellation
+    "1008,B,-2,2011-01-10 09:00:00,10.00,17851,UK",  # 10 negative quantity without the marker
+    "1009,A,1,2011-01-11 09:00:00,0.00,17851,UK",  # 11 free item: kept, worth 0
+    "1010,A,3,2011-01-12 09:00:00,2.00,   ,UK",  # 12 customer id of blanks
+]
+SOURCE = TransactionsSource(
+    path="retail.csv",
+    customer_id="CustomerID",
+    timestamp="InvoiceDate",
+    quantity="Quantity",
+    unit_price="UnitPrice",
+    order_id="InvoiceNo",
+    product="StockCode",
+    cancel_prefix="C",
+    exclude_products=["POST"],
+)
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> pd.DataFrame:
+    path = tmp_path / "retail.csv"
+    path.write_text("\n".join([HEADER, *ROWS]) + "\n")
+    return read_raw_table(path)
+
+
+@pytest.fixture
+def ingested(raw):
+    return clean_transactions(raw, SOURCE, "retail.csv")
+
+
+def test_every_row_is_clean_or_quarantined_exactly_once(raw, ingested):
+    clean_rows = set(ingested.clean["source_row"])
+    quarantined_rows = set(ingested.quarantine["source_row"])
+    assert clean_rows.isdisjoint(quarantined_rows)
+    assert clean_rows | quarantined_rows == set(range(1, len(raw) + 1))
+    assert ingested.summary["rows_in"] == ingested.summary["rows_clean"] + ingested.summary["rows_quarantined"] == 12
+
+
+def test_bad_rows_are_quarantined_with_their_reason_column_and_value(ingested):
+    by_row = ingested.quarantine.set_index("source_row")
+    assert by_row.loc[3, "reason"] == "missing customer_id"
+    assert by_row.loc[12, "reason"] == "missing customer_id"
+    assert (by_row.loc[4, "reason"], by_row.loc[4, "column"], by_row.loc[4, "value"]) == (
+        "unparseable timestamp", "InvoiceDate", "2011-13-45 09:00:00",
+    )
+    assert (by_row.loc[5, "reason"], by_row.loc[5, "column"], by_row.loc[5, "value"]) == ("unparseable quantity", "Quantity", "two")
+    assert by_row.loc[6, "reason"] == "negative unit_price"
+    assert (by_row.loc[7, "reason"], by_row.loc[7, "value"]) == ("excluded product", "POST")
+    assert by_row.loc[8, "reason"] == "duplicate row"
+    assert set(by_row.index) == {3, 4, 5, 6, 7, 8, 12}
+
+
+def test_quarantine_keeps_the_original_row_and_file(ingested):
+    row = ingested.quarantine.set_index("source_row").loc[5]
+    assert row["source_file"] == "retail.csv"
+    assert (row["InvoiceNo"], row["Quantity"], row["CustomerID"]) == ("1004", "two", "17851")
+
+
+def test_summary_counts_each_row_once_by_its_first_reason(ingested):
+    assert ingested.summary["quarantined_by_reason"] == {
+        "duplicate row": 1,
+        "excluded product": 1,
+        "missing customer_id": 2,
+        "negative unit_price": 1,
+        "unparseable quantity": 1,
+        "unparseable timestamp": 1,
+    }
+
+
+def test_returns_are_kept_and_netted(ingested):
+    clean = ingested.clean.set_index("source_row")
+    assert clean.loc[9, "is_return"] and clean.loc[9, "amount"] == pytest.approx(-3.5)
+    assert clean.loc[10, "is_return"] and clean.loc[10, "amount"] == pytest.approx(-20.0)
+    assert not clean.loc[11, "is_return"] and clean.loc[11, "amount"] == 0.0
+    assert ingested.summary["gross_sales"] == pytest.approx(7.0 + 10.0 + 0.0)
+    assert ingested.summary["returns_value"] == pytest.approx(23.5)
+    assert ingested.summary["purchase_orders"] == 2  # orders 1001 and 1009
+    assert ingested.summary["return_orders"] == 2
+
+
+def test_clean_table_has_the_documented_columns_and_types(ingested):
+    clean = ingested.clean
+    assert list(clean.columns) == ["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return", "source_row"]
+    assert str(clean["timestamp"].dtype) == "datetime64[us]"
+    assert clean["customer_id"].tolist() == sorted(clean["customer_id"].tolist())
+
+
+def test_without_order_ids_lines_at_one_moment_are_one_order(tmp_path):
+    path = tmp_path / "cdnow.csv"
+    path.write_text("customer_id,date,number_of_cds,dollar_value\n00002,1997-01-12,1,12.0\n00002,1997-01-12,5,77.0\n00002,1997-03-01,1,9.0\n")
+    source = TransactionsSource(path=str(path), customer_id="customer_id", timestamp="date", amount="dollar_value", quantity="number_of_cds")
+    clean = clean_transactions(read_raw_table(path), source, path.name).clean
+    assert clean["customer_id"].tolist() == ["00002"] * 3  # leading zeros survive
+    assert clean["order_id"].nunique() == 2
+    assert clean["amount"].sum() == pytest.approx(98.0)
+
+
+def test_timestamp_format_is_honoured(tmp_path):
+    path = tmp_path / "dayfirst.csv"
+    path.write_text("cust,when,value\na,03/02/2021 10:00,5\nb,31/12/2021 08:30,7\nc,2021-12-31,1\n")
+    source = TransactionsSource(path=str(path), customer_id="cust", timestamp="when", amount="value", timestamp_format="%d/%m/%Y %H:%M")
+    result = clean_transactions(read_raw_table(path), source, path.name)
+    assert result.clean.set_index("customer_id")["timestamp"]["a"] == pd.Timestamp("2021-02-03 10:00")
+    assert result.quarantine["reason"].tolist() == ["unparseable timestamp"]
+
+
+def test_missing_amount_is_quarantined_when_amount_is_the_value_column(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("c,t,v\na,2021-01-01,\nb,2021-01-02,abc\n")
+    source = TransactionsSource(path=str(path), customer_id="c", timestamp="t", amount="v")
+    result = clean_transactions(read_raw_table(path), source, path.name)
+    assert result.quarantine["reason"].tolist() == ["missing amount", "unparseable amount"]
+    assert result.clean.empty
+
+
+def test_events_are_validated_and_named(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("account_id,event_time,event_type_id,event_value\n1,2020-01-01 10:00:00,0,\n1,2020-01-02 10:00:00,2,3\n,2020-01-02 10:00:00,2,\n2,yesterday,1,\n")
+    source = EventsSource(path=str(path), customer_id="account_id", timestamp="event_time", event_type="event_type_id",
+                          value="event_value", event_type_names={"0": "post", "2": "like"})
+    result = clean_events(read_raw_table(path), source, path.name)
+    assert result.clean["event_type"].tolist() == ["post", "like"]
+    assert result.clean["value"].tolist() == [1.0, 3.0]
+    assert result.quarantine["reason"].tolist() == ["missing customer_id", "unparseable timestamp"]
+
+
+def test_a_missing_mapped_column_names_file_column_and_param(raw):
+    broken = raw.drop(columns=["UnitPrice"])
+    with pytest.raises(InputError, match=r"retail\.csv: column 'UnitPrice' \(params data\.transactions\.unit_price\) not found"):
+        require_columns(broken, SOURCE.mapped_columns, "retail.csv", "data.transactions")
+
+
+def test_an_unreadable_file_names_the_file(tmp_path):
+    corrupt = tmp_path / "corrupt.csv.gz"
+    corrupt.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match=r"corrupt\.csv\.gz: cannot be read"):
+        read_raw_table(corrupt)
+    with pytest.raises(InputError, match=r"absent\.csv: file not found"):
+        read_raw_table(tmp_path / "absent.csv")
+    with pytest.raises(InputError, match=r"data\.xlsx: unsupported file type"):
+        (tmp_path / "data.xlsx").write_bytes(b"")
+        read_raw_table(tmp_path / "data.xlsx")
+
+
+def test_parquet_and_gzip_inputs_read_as_text(tmp_path):
+    frame = pd.DataFrame({"c": ["1", "2"], "t": ["2021-01-01", "2021-01-02"], "v": [1.5, 2.0]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as handle:
+        frame.to_csv(handle, index=False)
+    for name in ("t.parquet", "t.csv.gz"):
+        raw = read_raw_table(tmp_path / name)
+        assert all(str(dtype) == "string" for dtype in raw.dtypes)
+        assert raw["v"].tolist() == ["1.5", "2.0"]
