@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -21,3 +23,13 @@ def test_csv_is_utf8_with_unix_line_ends(tmp_path):
     target = tmp_path / "x.csv"
     write_csv(pd.DataFrame({"name": ["Zoë"]}), target)
     assert target.read_bytes() == "name\nZoë\n".encode()
+
+
+def test_outputs_get_ordinary_file_permissions(tmp_path):
+
+    previous = os.umask(0o022)
+    try:
+        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "x.csv")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o644
