@@ -1,6 +1,6 @@
 """Engagement features from an events log (logins, likes, messages, ...) at a cutoff.
 
-Ibis expressions, like the RFM features: one definition for every backend.
+Ibis expressions, like the transaction features: one definition for every backend.
 """
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import ibis
 import ibis.expr.types as ir
 
-from features.rfm import days_between
+from features.rfm import days_between, ratio, timestamp
 
 
 def feature_slug(label: str) -> str:
@@ -22,21 +21,39 @@ def feature_slug(label: str) -> str:
 def engagement_features(
     events: ir.Table, cutoff: dt.datetime, windows_days: list[int], event_types: list[str]
 ) -> ir.Table:
-    """Per customer with any event before `cutoff`: counts per event type and window, recency, activity."""
-    at = ibis.literal(cutoff, type="timestamp")
+    """Per customer with an event before `cutoff`: counts per type and window, trends, activity.
+
+    engagement_index = 100 x (days with any event in the shortest window) / (its length in days):
+    0 for a customer not seen in that window, 100 for one seen every day.
+    """
+    at = timestamp(cutoff)
     history = events.filter(events.timestamp < at)
-    since = {days: ibis.literal(cutoff - dt.timedelta(days=days), type="timestamp") for days in windows_days}
-    counts = {
-        f"events_{feature_slug(event_type)}_{days}d": history.value.count(
-            where=(history.event_type == event_type) & (history.timestamp >= since[days])
+    shortest = min(windows_days)
+    start = {days: timestamp(cutoff - dt.timedelta(days=days)) for days in windows_days}
+    before_shortest = timestamp(cutoff - dt.timedelta(days=2 * shortest))
+    in_window = {days: history.timestamp >= start[days] for days in windows_days}
+    in_previous = (history.timestamp >= before_shortest) & (history.timestamp < start[shortest])
+    day = history.timestamp.truncate("D")
+
+    aggregates = {}
+    for event_type in event_types:
+        slug, of_type = feature_slug(event_type), history.event_type == event_type
+        for days in windows_days:
+            aggregates[f"events_{slug}_{days}d"] = history.count(where=of_type & in_window[days])
+        aggregates[f"_events_{slug}_prev"] = history.count(where=of_type & in_previous)
+    for days in windows_days:
+        aggregates[f"active_days_{days}d"] = day.nunique(where=in_window[days])
+    per_customer = history.group_by("customer_id").aggregate(last_event=history.timestamp.max(), **aggregates)
+
+    derived = {
+        f"events_{feature_slug(event_type)}_trend_{shortest}d": ratio(
+            per_customer[f"events_{feature_slug(event_type)}_{shortest}d"], per_customer[f"_events_{feature_slug(event_type)}_prev"]
         )
         for event_type in event_types
-        for days in windows_days
     }
-    shortest = min(windows_days)
-    per_customer = history.group_by("customer_id").aggregate(
-        last_event=history.timestamp.max(),
-        **{f"active_days_{shortest}d": history.timestamp.date().nunique(where=history.timestamp >= since[shortest])},
-        **counts,
+    features = per_customer.mutate(
+        days_since_last_event=days_between(per_customer.last_event, at),
+        engagement_index=100.0 * per_customer[f"active_days_{shortest}d"].cast("float64") / shortest,
+        **derived,
     )
-    return per_customer.mutate(days_since_last_event=days_between(per_customer.last_event, at)).drop("last_event")
+    return features.drop("last_event", *[name for name in features.columns if name.startswith("_")])

@@ -7,17 +7,23 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from features.rfm import days_between, purchase_orders
+from features.rfm import days_between, purchase_orders, timestamp
+from features.subscriptions import subscribers_at
 
 
 def future_outcomes(transactions: ir.Table, cutoff: dt.datetime, horizon_days: int) -> ir.Table:
     """Per customer who bought in [cutoff, cutoff + horizon): purchases, spend, days to the first one."""
-    at = ibis.literal(cutoff, type="timestamp")
-    end = ibis.literal(cutoff + dt.timedelta(days=horizon_days), type="timestamp")
+    at, end = timestamp(cutoff), timestamp(cutoff + dt.timedelta(days=horizon_days))
     window = transactions.filter((transactions.timestamp >= at) & (transactions.timestamp < end))
     orders = purchase_orders(window)
     return orders.group_by("customer_id").aggregate(
-        future_orders=orders.order_id.nunique(),
+        future_orders=orders.count(),
         future_spend=orders.order_value.sum(),
         days_to_next_purchase=days_between(at, orders.ordered_at.min()),
     )
+
+
+def still_subscribed(subscriptions: ir.Table, cutoff: dt.datetime, horizon_days: int) -> ir.Table:
+    """customer_id, still_subscribed = True for those with an active subscription at cutoff + horizon."""
+    end = cutoff + dt.timedelta(days=horizon_days)
+    return subscribers_at(subscriptions, end).mutate(still_subscribed=ibis.literal(True))

@@ -1,8 +1,8 @@
-"""Recency, frequency, monetary and breadth features of each customer at a cutoff.
+"""Recency, frequency, monetary, rhythm, returns and breadth of each customer at a cutoff.
 
 Written once, as Ibis expressions over the clean transaction table, so the same definition
 runs in DuckDB on one machine and on Spark for data that outgrows it. Every expression sees
-only rows strictly before the cutoff.
+only rows strictly before the cutoff. Feature definitions: docs/features.md.
 """
 
 from __future__ import annotations
@@ -15,9 +15,18 @@ import ibis.expr.types as ir
 SECONDS_PER_DAY = 86_400.0
 
 
+def timestamp(value: dt.datetime) -> ir.TimestampScalar:
+    return ibis.literal(value, type="timestamp")
+
+
 def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.FloatingValue:
     """Fractional days from `earlier` to `later`, computed the same way on every backend."""
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+
+
+def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    """numerator / denominator, null where the denominator is 0: no trend without a base."""
+    return ibis.ifelse(denominator == 0, ibis.null("float64"), numerator.cast("float64") / denominator)
 
 
 def join_on_customer(left: ir.Table, right: ir.Table) -> ir.Table:
@@ -26,65 +35,99 @@ def join_on_customer(left: ir.Table, right: ir.Table) -> ir.Table:
 
 
 def purchase_orders(transactions: ir.Table) -> ir.Table:
-    """One row per purchase (an order's non-return lines): when, how much, how many items."""
+    """One row per purchase (an order's non-return lines): when, how much, how many items and lines."""
     lines = transactions.filter(~transactions.is_return)
     return lines.group_by(["customer_id", "order_id"]).aggregate(
         ordered_at=lines.timestamp.min(),
         order_value=lines.amount.sum(),
         order_items=lines.quantity.sum(),
+        order_lines=lines.count(),
+    )
+
+
+def _window_aggregates(orders: ir.Table, cutoff: dt.datetime, windows_days: list[int]) -> dict[str, ir.Scalar]:
+    """Orders and spend in each trailing window, and in the window of the same length before it."""
+    aggregates = {}
+    for days in windows_days:
+        start, before = timestamp(cutoff - dt.timedelta(days=days)), timestamp(cutoff - dt.timedelta(days=2 * days))
+        recent = orders.ordered_at >= start
+        previous = (orders.ordered_at >= before) & (orders.ordered_at < start)
+        aggregates[f"orders_{days}d"] = orders.order_value.count(where=recent)
+        aggregates[f"spend_{days}d"] = orders.order_value.sum(where=recent).fill_null(0.0)
+        aggregates[f"_orders_prev_{days}d"] = orders.order_value.count(where=previous)
+        aggregates[f"_spend_prev_{days}d"] = orders.order_value.sum(where=previous).fill_null(0.0)
+    return aggregates
+
+
+def _purchase_rhythm(orders: ir.Table) -> ir.Table:
+    """Per customer: mean, spread and latest of the gaps in days between consecutive purchase days."""
+    days = orders.group_by(["customer_id", orders.ordered_at.truncate("D").name("day")]).aggregate()
+    previous = days.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
+    gaps = days.mutate(gap=days_between(previous, days.day))
+    return gaps.group_by("customer_id").aggregate(
+        purchase_days=gaps.count(),
+        mean_gap_days=gaps.gap.mean(),
+        std_gap_days=gaps.gap.std(),
+        last_gap_days=gaps.gap.argmax(gaps.day),
+    )
+
+
+def _breadth(purchased: ir.Table) -> ir.Table:
+    """Per customer: distinct products, and the share of them bought in more than one order."""
+    lines = purchased.filter(purchased["product"].notnull())
+    per_product = lines.group_by(["customer_id", "product"]).aggregate(product_orders=lines.order_id.nunique())
+    return per_product.group_by("customer_id").aggregate(
+        distinct_products=per_product.count(),
+        repeat_products=(per_product.product_orders > 1).sum(),
     )
 
 
 def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list[int]) -> ir.Table:
-    """Per customer who bought before `cutoff`: RFM, trailing windows, returns and breadth."""
-    at = ibis.literal(cutoff, type="timestamp")
+    """Per customer with a purchase before `cutoff`: the transaction features of docs/features.md."""
+    at = timestamp(cutoff)
     history = transactions.filter(transactions.timestamp < at)
     orders = purchase_orders(history)
-
-    window_aggregates = {}
-    for days in windows_days:
-        since = ibis.literal(cutoff - dt.timedelta(days=days), type="timestamp")
-        recent = orders.ordered_at >= since
-        window_aggregates[f"orders_{days}d"] = orders.order_value.count(where=recent)
-        window_aggregates[f"spend_{days}d"] = orders.order_value.sum(where=recent).fill_null(0.0)
-
+    windows = _window_aggregates(orders, cutoff, windows_days)
     per_customer = orders.group_by("customer_id").aggregate(
         first_purchase=orders.ordered_at.min(),
         last_purchase=orders.ordered_at.max(),
-        orders=orders.order_id.nunique(),
-        purchase_days=orders.ordered_at.date().nunique(),
+        orders=orders.count(),
         gross_spend=orders.order_value.sum(),
         mean_order_value=orders.order_value.mean(),
         max_order_value=orders.order_value.max(),
         mean_basket_items=orders.order_items.mean(),
-        **window_aggregates,
+        mean_basket_lines=orders.order_lines.mean(),
+        **windows,
     )
-
     returns = history.filter(history.is_return)
     per_customer_returns = returns.group_by("customer_id").aggregate(
         return_orders=returns.order_id.nunique(),
         returns_value=-returns.amount.sum(),
     )
-    purchased = history.filter(~history.is_return)
-    breadth = purchased.group_by("customer_id").aggregate(distinct_products=purchased["product"].nunique())
+    joined = per_customer
+    for block in (_purchase_rhythm(orders), per_customer_returns, _breadth(history.filter(~history.is_return))):
+        joined = join_on_customer(joined, block)
 
-    joined = join_on_customer(join_on_customer(per_customer, per_customer_returns), breadth)
     recency = days_between(joined.last_purchase, at)
-    tenure = days_between(joined.first_purchase, at)
-    active_span = days_between(joined.first_purchase, joined.last_purchase)
-    # Mean gap between purchase days; undefined (null) for customers who bought on one day only.
-    mean_gap = ibis.ifelse(joined.purchase_days > 1, active_span / (joined.purchase_days - 1), ibis.null("float64"))
     return_orders = joined.return_orders.fill_null(0)
     returns_value = joined.returns_value.fill_null(0.0)
+    distinct_products = joined.distinct_products.fill_null(0)
+    trends = {}
+    for days in windows_days:
+        trends[f"orders_trend_{days}d"] = ratio(joined[f"orders_{days}d"], joined[f"_orders_prev_{days}d"])
+        trends[f"spend_trend_{days}d"] = ratio(joined[f"spend_{days}d"], joined[f"_spend_prev_{days}d"])
     features = joined.mutate(
         recency_days=recency,
-        tenure_days=tenure,
+        tenure_days=days_between(joined.first_purchase, at),
         net_spend=joined.gross_spend - returns_value,
-        mean_gap_days=mean_gap,
-        overdue_ratio=recency / mean_gap,
+        overdue_ratio=ratio(recency, joined.mean_gap_days),
         return_orders=return_orders,
         returns_value=returns_value,
-        return_share=return_orders / (joined.orders + return_orders),
-        distinct_products=joined.distinct_products.fill_null(0),
+        return_share=return_orders.cast("float64") / (joined.orders + return_orders),
+        distinct_products=distinct_products,
+        repeat_product_share=ratio(joined.repeat_products.fill_null(0), distinct_products),
+        multi_product=(distinct_products > 1).cast("int8"),
+        **trends,
     )
-    return features.drop("first_purchase", "last_purchase")
+    hidden = [name for name in features.columns if name.startswith("_")]
+    return features.drop("first_purchase", "last_purchase", "repeat_products", *hidden)

@@ -1,22 +1,38 @@
 """Snapshots: the customers of a cutoff, their features then, and (for training) what followed.
 
-A snapshot at cutoff T holds every customer with a purchase before T. Training snapshots
-have label windows [T, T + horizon) that all end by `as_of`, so no label looks past the
-data the scores are made from.
+Who a snapshot at cutoff T holds:
+- without subscriptions: every customer with a purchase before T;
+- with subscriptions: every customer subscribed at T (features/subscriptions.py).
+Training snapshots have label windows [T, T + horizon) that all end by `as_of`, so no label
+looks past the data the scores are made from. Churned means no purchase in the window or,
+with subscriptions, no active subscription at its end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
 from features.engagement import engagement_features
-from features.labels import future_outcomes
-from features.rfm import join_on_customer, rfm_features
+from features.labels import future_outcomes, still_subscribed
+from features.rfm import join_on_customer, rfm_features, timestamp
+from features.subscriptions import subscribers_at, subscription_features
 
 LABEL_COLUMNS = ("future_orders", "future_spend", "days_to_next_purchase", "churned")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The clean tables a snapshot is made from; absent optional sources are None."""
+
+    transactions: ir.Table
+    events: ir.Table | None = None
+    subscriptions: ir.Table | None = None
+    customers: ir.Table | None = None
+    event_types: tuple[str, ...] = ()
 
 
 def default_as_of(last_timestamp: dt.datetime) -> dt.datetime:
@@ -30,28 +46,47 @@ def training_cutoffs(as_of: dt.datetime, horizon_days: int, count: int, spacing_
     return [latest - dt.timedelta(days=spacing_days * k) for k in reversed(range(count))]
 
 
-def snapshot(
-    transactions: ir.Table,
-    events: ir.Table | None,
-    cutoff: dt.datetime,
-    windows_days: list[int],
-    event_types: list[str],
-    horizon_days: int | None = None,
-) -> ir.Table:
+def population(sources: Sources, cutoff: dt.datetime) -> ir.Table:
+    if sources.subscriptions is not None:
+        return subscribers_at(sources.subscriptions, cutoff)
+    transactions = sources.transactions
+    bought = transactions.filter((transactions.timestamp < timestamp(cutoff)) & ~transactions.is_return)
+    return bought.select("customer_id").distinct()
+
+
+def snapshot(sources: Sources, cutoff: dt.datetime, windows_days: list[int], horizon_days: int | None = None) -> ir.Table:
     """Features at `cutoff` for its customers; with `horizon_days`, their labels as well."""
-    table = rfm_features(transactions, cutoff, windows_days)
-    if events is not None and event_types:
-        engagement = engagement_features(events, cutoff, windows_days, event_types)
-        counts = [name for name in engagement.columns if name not in ("customer_id", "days_since_last_event")]
+    table = join_on_customer(population(sources, cutoff), rfm_features(sources.transactions, cutoff, windows_days))
+    if sources.events is not None and sources.event_types:
+        engagement = engagement_features(sources.events, cutoff, windows_days, list(sources.event_types))
+        counts = [name for name in engagement.columns if name.startswith(("events_", "active_days_", "engagement_index")) and "_trend_" not in name]
         table = join_on_customer(table, engagement)
         table = table.mutate(**{name: table[name].fill_null(0) for name in counts})
-    table = table.mutate(cutoff=ibis.literal(cutoff, type="timestamp"))
+    if sources.subscriptions is not None:
+        table = join_on_customer(table, subscription_features(sources.subscriptions, cutoff))
+    if sources.customers is not None:
+        table = join_on_customer(table, sources.customers.drop("source_row"))
+    table = table.mutate(cutoff=timestamp(cutoff))
     if horizon_days is not None:
-        outcomes = future_outcomes(transactions, cutoff, horizon_days)
-        table = join_on_customer(table, outcomes)
+        table = join_on_customer(table, future_outcomes(sources.transactions, cutoff, horizon_days))
+        if sources.subscriptions is not None:
+            table = join_on_customer(table, still_subscribed(sources.subscriptions, cutoff, horizon_days))
+            churned = table.still_subscribed.isnull()
+        else:
+            churned = table.future_orders.isnull()
         table = table.mutate(
             future_orders=table.future_orders.fill_null(0),
             future_spend=table.future_spend.fill_null(0.0),
-            churned=table.future_orders.isnull(),
+            churned=churned,
         )
+        if sources.subscriptions is not None:
+            table = table.drop("still_subscribed")
     return table.order_by("customer_id")
+
+
+def training_snapshots(
+    sources: Sources, cutoffs: list[dt.datetime], windows_days: list[int], horizon_days: int
+) -> ir.Table:
+    """Every training cutoff's snapshot with labels, stacked, ordered by cutoff and customer."""
+    stacked = ibis.union(*(snapshot(sources, cutoff, windows_days, horizon_days) for cutoff in cutoffs))
+    return stacked.order_by(["cutoff", "customer_id"])

@@ -58,12 +58,25 @@ def split_by_time(training: pd.DataFrame, horizon_days: int) -> TimeSplit:
     return TimeSplit(fit=fit, validation=training[training["cutoff"] == validation_cutoff], validation_cutoff=validation_cutoff)
 
 
+def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature columns as LightGBM takes them: text (plan, channel, country ...) as categories.
+
+    The booster keeps the training categories and maps scoring data onto them, so a value
+    first seen at scoring time is treated as missing rather than shifting the codes.
+    """
+    inputs = frame[features].copy()
+    for column in features:
+        if not (pd.api.types.is_numeric_dtype(inputs[column]) or pd.api.types.is_bool_dtype(inputs[column])):
+            inputs[column] = inputs[column].astype("category")
+    return inputs
+
+
 def lightgbm_params(overrides: dict, seed: int, num_threads: int) -> dict:
     return DEFAULT_LIGHTGBM | {"seed": seed, "num_threads": num_threads} | overrides
 
 
 def _dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    return lgb.Dataset(frame[features], label=frame[TARGET].astype(int), reference=reference, free_raw_data=False)
+    return lgb.Dataset(model_inputs(frame, features), label=frame[TARGET].astype(int), reference=reference, free_raw_data=False)
 
 
 def fit_with_early_stopping(
@@ -85,7 +98,7 @@ def refit(training: pd.DataFrame, features: list[str], params: dict, rounds: int
 
 
 def predict_churn(booster: lgb.Booster, snapshot: pd.DataFrame) -> np.ndarray:
-    return booster.predict(snapshot[booster.feature_name()])
+    return booster.predict(model_inputs(snapshot, booster.feature_name()))
 
 
 def recency_baseline(snapshot: pd.DataFrame) -> np.ndarray:

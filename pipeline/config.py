@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,9 +19,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TransactionsSource(Strict):
+class Source(Strict):
+    """A user's file and which of its columns hold what the pipeline needs."""
+
+    COLUMN_KEYS: ClassVar[tuple[str, ...]] = ()
     path: str
     customer_id: str
+
+    @property
+    def mapped_columns(self) -> dict[str, str]:
+        """The pipeline's name -> the user's column name, for every column that is mapped."""
+        columns = {key: getattr(self, key) for key in ("customer_id", *self.COLUMN_KEYS)}
+        return {key: column for key, column in columns.items() if column is not None}
+
+
+class TransactionsSource(Source):
+    COLUMN_KEYS = ("timestamp", "amount", "quantity", "unit_price", "order_id", "product")
     timestamp: str
     amount: str | None = None
     quantity: str | None = None
@@ -39,16 +52,9 @@ class TransactionsSource(Strict):
             raise ValueError("map `amount`, or both `quantity` and `unit_price`")
         return self
 
-    @property
-    def mapped_columns(self) -> dict[str, str]:
-        """Canonical name -> the user's column name, for the columns that are mapped."""
-        names = ("customer_id", "timestamp", "amount", "quantity", "unit_price", "order_id", "product")
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
-
-class EventsSource(Strict):
-    path: str
-    customer_id: str
+class EventsSource(Source):
+    COLUMN_KEYS = ("timestamp", "event_type", "value")
     timestamp: str
     event_type: str
     value: str | None = None
@@ -56,15 +62,32 @@ class EventsSource(Strict):
     event_type_names: dict[str, str] = Field(default_factory=dict)
     drop_duplicates: bool = False
 
+
+class SubscriptionsSource(Source):
+    COLUMN_KEYS = ("start", "end", "plan", "price", "discount")
+    start: str
+    end: str | None = None
+    plan: str | None = None
+    price: str | None = None
+    discount: str | None = None
+    timestamp_format: str | None = None
+
+
+class CustomersSource(Source):
+    attributes: list[str] = Field(default_factory=list)
+
     @property
     def mapped_columns(self) -> dict[str, str]:
-        names = ("customer_id", "timestamp", "event_type", "value")
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return super().mapped_columns | {attribute: attribute for attribute in self.attributes}
 
 
 class DataParams(Strict):
     transactions: TransactionsSource
     events: EventsSource | None = None
+    subscriptions: SubscriptionsSource | None = None
+    customers: CustomersSource | None = None
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("events", "subscriptions", "customers")
 
 
 class FeaturesParams(Strict):
@@ -123,6 +146,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 INTERIM = Path("data/interim")
 CLEAN_TRANSACTIONS = INTERIM / "transactions.parquet"
 CLEAN_EVENTS = INTERIM / "events.parquet"
+CLEAN_SUBSCRIPTIONS = INTERIM / "subscriptions.parquet"
+CLEAN_CUSTOMERS = INTERIM / "customers.parquet"
 QUARANTINE = Path("data/quarantine")
 FEATURES = Path("data/features")
 TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
@@ -143,5 +168,3 @@ def tracking_uri() -> str:
     """The embedded SQLite store unless MLFLOW_TRACKING_URI points elsewhere."""
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
 
-
-SourceKind = Literal["transactions", "events"]

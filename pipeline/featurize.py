@@ -7,7 +7,7 @@ from pathlib import Path
 
 import ibis
 
-from features.snapshots import default_as_of, snapshot, training_cutoffs
+from features.snapshots import Sources, default_as_of, snapshot, training_cutoffs, training_snapshots
 from pipeline import config, io
 
 
@@ -27,11 +27,27 @@ def _write(expr: ibis.Table, target: Path) -> None:
         expr.to_parquet(tmp)
 
 
+def load_sources(con: ibis.BaseBackend) -> Sources:
+    """The clean tables, with the optional ones that hold no rows left out."""
+    def optional(path: Path) -> ibis.Table | None:
+        table = con.read_parquet(path)
+        return table if table.count().to_pandas() > 0 else None
+
+    events = optional(config.CLEAN_EVENTS)
+    event_types = () if events is None else tuple(sorted(events.select("event_type").distinct().to_pandas()["event_type"]))
+    return Sources(
+        transactions=con.read_parquet(config.CLEAN_TRANSACTIONS),
+        events=events,
+        subscriptions=optional(config.CLEAN_SUBSCRIPTIONS),
+        customers=optional(config.CLEAN_CUSTOMERS),
+        event_types=event_types,
+    )
+
+
 def run(params: config.Params) -> dict:
     con = connect(params.features)
-    transactions = con.read_parquet(config.CLEAN_TRANSACTIONS)
-    events = con.read_parquet(config.CLEAN_EVENTS)
-    event_types = sorted(events.select("event_type").distinct().to_pandas()["event_type"].dropna())
+    sources = load_sources(con)
+    transactions = sources.transactions
     first, last = (transactions.timestamp.min().to_pandas(), transactions.timestamp.max().to_pandas())
     as_of = resolve_as_of(params.score, last.to_pydatetime())
     cutoffs = training_cutoffs(
@@ -43,12 +59,8 @@ def run(params: config.Params) -> dict:
             "use fewer or closer cutoffs (features.training_cutoffs, features.cutoff_spacing_days) or a later score.as_of"
         )
     windows = params.features.windows_days
-    training = ibis.union(
-        *(snapshot(transactions, events, cutoff, windows, event_types, params.score.horizon_days) for cutoff in cutoffs)
-    ).order_by(["cutoff", "customer_id"])
-    scoring = snapshot(transactions, events, as_of, windows, event_types)
-    _write(training, config.TRAINING_SNAPSHOTS)
-    _write(scoring, config.SCORING_SNAPSHOT)
+    _write(training_snapshots(sources, cutoffs, windows, params.score.horizon_days), config.TRAINING_SNAPSHOTS)
+    _write(snapshot(sources, as_of, windows), config.SCORING_SNAPSHOT)
 
     per_cutoff = (
         con.read_parquet(config.TRAINING_SNAPSHOTS)
@@ -66,7 +78,8 @@ def run(params: config.Params) -> dict:
             row.cutoff.date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
             for row in per_cutoff.itertuples()
         },
-        "event_types": event_types,
+        "event_types": list(sources.event_types),
+        "population": "subscribed at the cutoff" if sources.subscriptions is not None else "bought before the cutoff",
     }
     io.write_json(metrics, config.FEATURES_METRICS)
     return metrics

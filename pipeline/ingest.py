@@ -5,12 +5,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from features.transactions import Ingested, clean_events, clean_transactions, empty_events
+from features import sources as cleaners
 from features.validation import primary_reason
 from pipeline import config, io
 
+CLEANERS = {
+    "transactions": cleaners.clean_transactions,
+    "events": cleaners.clean_events,
+    "subscriptions": cleaners.clean_subscriptions,
+    "customers": cleaners.clean_customers,
+}
+CLEAN_TABLES = {
+    "transactions": config.CLEAN_TRANSACTIONS,
+    "events": config.CLEAN_EVENTS,
+    "subscriptions": config.CLEAN_SUBSCRIPTIONS,
+    "customers": config.CLEAN_CUSTOMERS,
+}
 
-def _report(name: str, path: str, result: Ingested) -> None:
+
+def _report(name: str, path: str, result: cleaners.Ingested) -> None:
     summary = result.summary
     line = f"{name}: {path}: {summary['rows_in']:,} rows in, {summary['rows_clean']:,} clean"
     if len(result.quarantine):
@@ -23,32 +36,27 @@ def _report(name: str, path: str, result: Ingested) -> None:
     print(line, file=sys.stderr)
 
 
-def _read(source: config.TransactionsSource | config.EventsSource, section: str):
+def ingest_source(name: str, source: config.Source) -> cleaners.Ingested:
     raw = io.read_raw_table(source.path)
-    io.require_columns(raw, source.mapped_columns, source.path, section)
-    return raw
+    io.require_columns(raw, source.mapped_columns, source.path, f"data.{name}")
+    return CLEANERS[name](raw, source, Path(source.path).name)
 
 
 def run(params: config.Params) -> dict:
-    sources = params.data
-    transactions = clean_transactions(
-        _read(sources.transactions, "data.transactions"), sources.transactions, Path(sources.transactions.path).name
-    )
-    if transactions.clean.empty:
-        raise io.InputError(f"{sources.transactions.path}: no valid transaction rows; see {config.QUARANTINE / 'transactions.csv'}")
-    outcomes = {"transactions": transactions}
-    if sources.events is not None:
-        outcomes["events"] = clean_events(_read(sources.events, "data.events"), sources.events, Path(sources.events.path).name)
+    mapped = {name: getattr(params.data, name) for name in CLEANERS if getattr(params.data, name) is not None}
+    # Read and validate everything before writing anything: a bad file leaves the last outputs whole.
+    results = {name: ingest_source(name, source) for name, source in mapped.items()}
+    if results["transactions"].clean.empty:
+        raise io.InputError(f"{params.data.transactions.path}: no valid transaction rows; see {config.QUARANTINE / 'transactions.csv'}")
 
-    io.write_parquet(transactions.clean, config.CLEAN_TRANSACTIONS)
-    io.write_parquet(outcomes["events"].clean if "events" in outcomes else empty_events(), config.CLEAN_EVENTS)
-    for name in ("transactions", "events"):
-        target = config.QUARANTINE / f"{name}.csv"
-        if name in outcomes:
-            io.write_csv(outcomes[name].quarantine, target)
-            _report(name, getattr(sources, name).path, outcomes[name])
+    for name, target in CLEAN_TABLES.items():
+        io.write_parquet(results[name].clean if name in results else cleaners.empty_table(name), target)
+        quarantine = config.QUARANTINE / f"{name}.csv"
+        if name in results:
+            io.write_csv(results[name].quarantine, quarantine)
+            _report(name, mapped[name].path, results[name])
         else:
-            target.unlink(missing_ok=True)
-    metrics = {name: result.summary for name, result in outcomes.items()}
+            quarantine.unlink(missing_ok=True)
+    metrics = {name: result.summary for name, result in results.items()}
     io.write_json(metrics, config.INGEST_METRICS)
     return metrics

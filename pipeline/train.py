@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 
 from models import churn
-from pipeline import config, io
+from pipeline import config, io, tracking
 
 
 def run(params: config.Params) -> dict:
@@ -59,8 +57,4 @@ def _log_to_mlflow(params: config.Params, lgb_params: dict, metrics: dict, boost
             mlflow.log_metrics({f"{group}.{name}": value for name, value in metrics[group].items()})
         mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
         example = features.head(5)
-        with warnings.catch_warnings():
-            # MLflow warns that integer columns cannot hold missing values; LightGBM takes them either way.
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(example, booster.predict(example))
-            mlflow.lightgbm.log_model(booster, name="churn_model", signature=signature, input_example=example)
+        tracking.log_churn_model(config.CHURN_MODEL, example, churn.predict_churn(booster, example))

@@ -2,20 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pandas as pd
 import pytest
 
-from features.snapshots import default_as_of, snapshot, training_cutoffs
-
-CUTOFF = dt.datetime(2021, 1, 31)
-
-
-def transactions_frame(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return"])
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
-    frame["source_row"] = range(1, len(frame) + 1)
-    return frame
+from features.snapshots import default_as_of, training_cutoffs
+from tests.features.snapshot_helpers import compute_snapshot, transactions_frame
 
 
 TRANSACTIONS = transactions_frame(
@@ -27,6 +18,9 @@ TRANSACTIONS = transactions_frame(
         ("a", "2021-02-01", "o3", "X", 1.0, 30.0, False),
         ("b", "2021-01-30", "o4", "Z", 1.0, 10.0, False),
         ("c", "2021-02-05", "o5", "Z", 1.0, 99.0, False),
+        ("d", "2021-01-01", "o6", "X", 1.0, 5.0, False),
+        ("d", "2021-01-05", "o7", "X", 1.0, 5.0, False),
+        ("d", "2021-01-15", "o8", "X", 1.0, 5.0, False),
     ]
 )
 EVENTS = pd.DataFrame(
@@ -40,16 +34,8 @@ EVENTS = pd.DataFrame(
 )
 
 
-def compute(transactions: pd.DataFrame, events: pd.DataFrame | None = None, horizon_days: int | None = 30, cutoff=CUTOFF):
-    con = ibis.duckdb.connect()
-    event_table = con.create_table("events", events) if events is not None else None
-    event_types = sorted(events["event_type"].unique()) if events is not None else []
-    expr = snapshot(con.create_table("transactions", transactions), event_table, cutoff, [15, 30], event_types, horizon_days)
-    return con.to_pandas(expr).set_index("customer_id")
-
-
 def test_rfm_features_match_a_hand_computed_example():
-    features = compute(TRANSACTIONS)
+    features = compute_snapshot(TRANSACTIONS)
     a = features.loc["a"]
     assert a["recency_days"] == pytest.approx(20.0)
     assert a["tenure_days"] == pytest.approx(30.0)
@@ -58,52 +44,102 @@ def test_rfm_features_match_a_hand_computed_example():
     assert (a["mean_order_value"], a["max_order_value"]) == (pytest.approx(75.0), pytest.approx(100.0))
     assert a["mean_basket_items"] == pytest.approx(2.0)
     assert (a["orders_15d"], a["orders_30d"], a["spend_15d"], a["spend_30d"]) == (0, 2, 0.0, pytest.approx(150.0))
-    assert a["mean_gap_days"] == pytest.approx(10.0)
+    assert (a["mean_gap_days"], a["last_gap_days"]) == (pytest.approx(10.0), pytest.approx(10.0))
+    assert pd.isna(a["std_gap_days"])  # one gap has no spread
     assert a["overdue_ratio"] == pytest.approx(2.0)
     assert (a["return_orders"], a["returns_value"], a["return_share"]) == (1, pytest.approx(20.0), pytest.approx(1 / 3))
-    assert a["distinct_products"] == 2
+    assert (a["distinct_products"], a["repeat_product_share"], a["multi_product"]) == (2, pytest.approx(0.5), 1)
+    assert a["mean_basket_lines"] == pytest.approx(1.5)
+    assert a["orders_trend_15d"] == 0.0  # none in the last 15 days, two in the 15 before
+    assert pd.isna(a["orders_trend_30d"])  # nothing in the 30 days before: no base for a trend
+    assert a["spend_trend_15d"] == 0.0
+
+
+def test_purchase_rhythm_of_a_regular_buyer():
+    d = compute_snapshot(TRANSACTIONS).loc["d"]
+    assert (d["purchase_days"], d["mean_gap_days"], d["last_gap_days"]) == (3, pytest.approx(7.0), pytest.approx(10.0))
+    assert d["std_gap_days"] == pytest.approx(4.242641, rel=1e-6)  # sample sd of gaps 4 and 10
+    assert d["overdue_ratio"] == pytest.approx(16 / 7)
+    assert (d["orders_15d"], d["orders_trend_15d"]) == (0, 0.0)
+    assert (d["distinct_products"], d["repeat_product_share"], d["multi_product"]) == (1, 1.0, 0)
 
 
 def test_one_time_buyers_have_no_gap_and_no_returns():
-    b = compute(TRANSACTIONS).loc["b"]
+    b = compute_snapshot(TRANSACTIONS).loc["b"]
     assert b["recency_days"] == pytest.approx(1.0)
     assert pd.isna(b["mean_gap_days"]) and pd.isna(b["overdue_ratio"])
     assert (b["return_orders"], b["returns_value"], b["return_share"]) == (0, 0.0, 0.0)
 
 
 def test_a_snapshot_holds_exactly_the_customers_who_bought_before_the_cutoff():
-    assert sorted(compute(TRANSACTIONS).index) == ["a", "b"]
+    assert sorted(compute_snapshot(TRANSACTIONS).index) == ["a", "b", "d"]
 
 
 def test_labels_describe_the_horizon_after_the_cutoff():
-    features = compute(TRANSACTIONS)
+    features = compute_snapshot(TRANSACTIONS)
     a, b = features.loc["a"], features.loc["b"]
     assert (a["future_orders"], a["future_spend"], a["days_to_next_purchase"], a["churned"]) == (1, 30.0, 1.0, False)
     assert (b["future_orders"], b["future_spend"], b["churned"]) == (0, 0.0, True)
     assert pd.isna(b["days_to_next_purchase"])
-    short = compute(TRANSACTIONS, horizon_days=1).loc["a"]
+    short = compute_snapshot(TRANSACTIONS, horizon_days=1).loc["a"]
     assert short["churned"]  # the purchase on day 1 is outside a one-day window [T, T + 1 day)
 
 
 def test_engagement_features_count_events_per_type_and_window():
-    features = compute(TRANSACTIONS, EVENTS)
+    features = compute_snapshot(TRANSACTIONS, EVENTS)
     a, b = features.loc["a"], features.loc["b"]
     assert (a["events_login_15d"], a["events_login_30d"], a["events_like_it_30d"]) == (2, 2, 0)
     assert a["days_since_last_event"] == pytest.approx(1.0)
-    assert a["active_days_15d"] == 2
-    assert (b["events_login_30d"], b["events_like_it_30d"]) == (0, 0)
+    assert (a["active_days_15d"], a["active_days_30d"]) == (2, 2)
+    assert a["engagement_index"] == pytest.approx(100 * 2 / 15)
+    assert pd.isna(a["events_login_trend_15d"])  # no logins in the 15 days before
+    assert (b["events_login_30d"], b["events_like_it_30d"], b["engagement_index"]) == (0, 0, 0)
     assert pd.isna(b["days_since_last_event"])
 
 
 def test_rows_at_or_after_the_cutoff_change_no_feature():
-    before = compute(TRANSACTIONS, EVENTS, horizon_days=None)
+    before = compute_snapshot(TRANSACTIONS, EVENTS, horizon_days=None)
     later = transactions_frame(
         [("a", "2021-01-31", "o9", "Q", 5.0, 500.0, False), ("b", "2021-03-01", "r9", "Z", -1.0, -10.0, True)]
     )
     more_events = pd.DataFrame({"customer_id": ["b"], "timestamp": pd.to_datetime(["2021-01-31"]).astype("datetime64[us]"),
                                 "event_type": ["login"], "value": [1.0], "source_row": [9]})
-    after = compute(pd.concat([TRANSACTIONS, later]), pd.concat([EVENTS, more_events]), horizon_days=None)
+    after = compute_snapshot(pd.concat([TRANSACTIONS, later]), pd.concat([EVENTS, more_events]), horizon_days=None)
     pd.testing.assert_frame_equal(before, after)
+
+
+SUBSCRIPTIONS = pd.DataFrame(
+    [
+        ("a", "2020-12-01", "2021-01-01", "basic", 10.0, 0.0),
+        ("a", "2021-01-01", "2021-02-01", "pro", 20.0, 0.1),
+        ("a", "2021-02-01", "2021-03-01", "pro", 20.0, 0.0),
+        ("a", "2021-03-01", "2021-04-01", "pro", 20.0, 0.0),
+        ("b", "2021-01-10", "2021-02-10", "basic", 10.0, 0.0),
+        ("e", "2020-10-01", "2020-11-01", "basic", 10.0, 0.0),
+    ],
+    columns=["customer_id", "start", "end", "plan", "price", "discount"],
+).assign(
+    start=lambda f: pd.to_datetime(f["start"]).astype("datetime64[us]"),
+    end=lambda f: pd.to_datetime(f["end"]).astype("datetime64[us]"),
+    source_row=lambda f: range(1, len(f) + 1),
+)
+
+
+def test_with_subscriptions_the_snapshot_holds_subscribers_and_churn_is_a_lapsed_subscription():
+    features = compute_snapshot(TRANSACTIONS, subscriptions=SUBSCRIPTIONS)
+    assert sorted(features.index) == ["a", "b"]  # d bought but never subscribed; e lapsed before the cutoff
+    a, b = features.loc["a"], features.loc["b"]
+    assert (a["subscription_periods"], a["current_plan"], a["current_price"], a["current_discount"]) == (2, "pro", 20.0, 0.1)
+    assert a["months_subscribed"] == pytest.approx((31 + 30) / 30.4375)  # the running period counts to the cutoff
+    assert a["days_since_first_subscription"] == pytest.approx(61.0)
+    assert not a["churned"]  # renewed, subscribed at cutoff + 30 days
+    assert b["churned"]  # ended 2021-02-10 with no renewal
+
+
+def test_customer_attributes_join_as_text_features():
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "customer_channel": ["web", "app"], "source_row": [1, 2]})
+    features = compute_snapshot(TRANSACTIONS, customers=customers)
+    assert features["customer_channel"].fillna("(none)").to_dict() == {"a": "web", "b": "app", "d": "(none)"}
 
 
 def test_training_cutoffs_end_their_label_windows_by_as_of():

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.transactions import clean_events, clean_transactions
-from pipeline.config import EventsSource, TransactionsSource
+from features.sources import clean_customers, clean_events, clean_subscriptions, clean_transactions
+from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource
 from pipeline.io import InputError, read_raw_table, require_columns
 
 HEADER = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -173,3 +173,31 @@ def test_parquet_and_gzip_inputs_read_as_text(tmp_path):
         raw = read_raw_table(tmp_path / name)
         assert all(str(dtype) == "string" for dtype in raw.dtypes)
         assert raw["v"].tolist() == ["1.5", "2.0"]
+
+
+def test_subscriptions_keep_open_periods_and_quarantine_bad_ones(tmp_path):
+    path = tmp_path / "subs.csv"
+    path.write_text(
+        "account_id,product,start_date,end_date,mrr,discount\n"
+        "1,basic,2020-01-11,2020-02-11,10.0,\n"
+        "1,pro,2020-02-11,,20.0,0.1\n"
+        "2,basic,,2020-02-11,10.0,\n"
+        "3,basic,2020-01-11,2020-02-11,-5,\n"
+    )
+    source = SubscriptionsSource(path=str(path), customer_id="account_id", start="start_date", end="end_date",
+                                 plan="product", price="mrr", discount="discount")
+    result = clean_subscriptions(read_raw_table(path), source, path.name)
+    assert result.quarantine["reason"].tolist() == ["missing start", "negative price"]
+    clean = result.clean
+    assert clean["plan"].tolist() == ["basic", "pro"] and pd.isna(clean["end"].iloc[1])
+    assert clean["discount"].tolist() == [0.0, 0.1]
+
+
+def test_customers_are_one_row_each_with_prefixed_attributes(tmp_path):
+    path = tmp_path / "accounts.csv"
+    path.write_text("id,channel,country\n1,web,CN\n2,appstore2,\n1,web,RU\n")
+    source = CustomersSource(path=str(path), customer_id="id", attributes=["channel", "country"])
+    result = clean_customers(read_raw_table(path), source, path.name)
+    assert list(result.clean.columns) == ["customer_id", "customer_channel", "customer_country", "source_row"]
+    assert result.clean["customer_id"].tolist() == ["1", "2"]
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate customer_id"]]

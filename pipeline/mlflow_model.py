@@ -1,0 +1,7 @@
+"""The churn pyfunc as an MLflow 'model from code': MLflow stores this file with the model and runs it on load."""
+
+import mlflow
+
+from pipeline.tracking import ChurnModel
+
+mlflow.models.set_model(ChurnModel())
