@@ -46,17 +46,11 @@ def training_cutoffs(as_of: dt.datetime, horizon_days: int, count: int, spacing_
     return [latest - dt.timedelta(days=spacing_days * k) for k in reversed(range(count))]
 
 
-def population(sources: Sources, cutoff: dt.datetime) -> ir.Table:
-    if sources.subscriptions is not None:
-        return subscribers_at(sources.subscriptions, cutoff)
-    transactions = sources.transactions
-    bought = transactions.filter((transactions.timestamp < timestamp(cutoff)) & ~transactions.is_return)
-    return bought.select("customer_id").distinct()
-
-
 def snapshot(sources: Sources, cutoff: dt.datetime, windows_days: list[int], horizon_days: int | None = None) -> ir.Table:
     """Features at `cutoff` for its customers; with `horizon_days`, their labels as well."""
-    table = join_on_customer(population(sources, cutoff), rfm_features(sources.transactions, cutoff, windows_days))
+    table = rfm_features(sources.transactions, cutoff, windows_days)  # exactly the customers who bought before T
+    if sources.subscriptions is not None:
+        table = join_on_customer(subscribers_at(sources.subscriptions, cutoff), table)
     if sources.events is not None and sources.event_types:
         engagement = engagement_features(sources.events, cutoff, windows_days, list(sources.event_types))
         counts = [name for name in engagement.columns if name.startswith(("events_", "active_days_", "engagement_index")) and "_trend_" not in name]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -94,8 +94,10 @@ class FeaturesParams(Strict):
     windows_days: list[int] = Field(default=[30, 90, 180, 365], min_length=1)
     training_cutoffs: int = Field(default=4, ge=2)
     cutoff_spacing_days: int = Field(default=30, ge=1)
+    engine: Literal["duckdb", "spark"] = "duckdb"
     memory_limit: str = "2GB"
     threads: int = Field(default=2, ge=1)
+    spark_master: str = "local[2]"
 
 
 class TrainParams(Strict):

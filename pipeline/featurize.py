@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import ibis
+import pandas as pd
+import pyarrow.parquet as pq
 
 from features.snapshots import Sources, default_as_of, snapshot, training_cutoffs, training_snapshots
 from pipeline import config, io
 
 
 def connect(params: config.FeaturesParams) -> ibis.BaseBackend:
+    if params.engine == "spark":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark.sql import SparkSession  # the optional `spark` extra
+
+        session = (
+            SparkSession.builder.master(params.spark_master).appName("churn-features")
+            .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        return ibis.pyspark.connect(session)
     # The memory limit makes DuckDB spill to disk rather than fail on data larger than memory.
     return ibis.duckdb.connect(memory_limit=params.memory_limit, threads=params.threads)
+
+
+def write_table(con: ibis.BaseBackend, expr: ibis.Table, target: Path) -> None:
+    """Write one Parquet file atomically. Spark writes a folder of part files, so its rows
+    (one per customer: they fit in memory) are collected and written here instead."""
+    with io.atomic_path(target) as tmp:
+        if con.name == "duckdb":
+            expr.to_parquet(tmp)
+        else:
+            pq.write_table(con.to_pyarrow(expr), tmp)
 
 
 def resolve_as_of(params: config.ScoreParams, last_transaction: dt.datetime) -> dt.datetime:
     if params.as_of is None:
         return default_as_of(last_transaction)
     return dt.datetime.combine(params.as_of, dt.time())
-
-
-def _write(expr: ibis.Table, target: Path) -> None:
-    with io.atomic_path(target) as tmp:
-        expr.to_parquet(tmp)
 
 
 def load_sources(con: ibis.BaseBackend) -> Sources:
@@ -59,23 +78,18 @@ def run(params: config.Params) -> dict:
             "use fewer or closer cutoffs (features.training_cutoffs, features.cutoff_spacing_days) or a later score.as_of"
         )
     windows = params.features.windows_days
-    _write(training_snapshots(sources, cutoffs, windows, params.score.horizon_days), config.TRAINING_SNAPSHOTS)
-    _write(snapshot(sources, as_of, windows), config.SCORING_SNAPSHOT)
+    write_table(con, training_snapshots(sources, cutoffs, windows, params.score.horizon_days), config.TRAINING_SNAPSHOTS)
+    write_table(con, snapshot(sources, as_of, windows), config.SCORING_SNAPSHOT)
 
-    per_cutoff = (
-        con.read_parquet(config.TRAINING_SNAPSHOTS)
-        .group_by("cutoff")
-        .aggregate(customers=ibis._.count(), churn_rate=ibis._.churned.mean())
-        .order_by("cutoff")
-        .to_pandas()
-    )
+    labels = pd.read_parquet(config.TRAINING_SNAPSHOTS, columns=["cutoff", "churned"])
+    per_cutoff = labels.groupby("cutoff")["churned"].agg(customers="size", churn_rate="mean").reset_index()
     metrics = {
         "as_of": as_of.date().isoformat(),
         "horizon_days": params.score.horizon_days,
-        "scoring_customers": int(con.read_parquet(config.SCORING_SNAPSHOT).count().to_pandas()),
+        "scoring_customers": pq.read_metadata(config.SCORING_SNAPSHOT).num_rows,
         "training_rows": int(per_cutoff["customers"].sum()),
         "cutoffs": {
-            row.cutoff.date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
+            pd.Timestamp(row.cutoff).date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
             for row in per_cutoff.itertuples()
         },
         "event_types": list(sources.event_types),

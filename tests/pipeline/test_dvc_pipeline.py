@@ -64,6 +64,10 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     run_in(project, "dvc", "repro", "--force")
     assert (project / SCORED).read_bytes() == first
 
+    # Stages declare exactly their params: a model param changes the model, not the features.
+    update_params(project, {"train.seed": 7})
+    assert set(json.loads(run_in(project, "dvc", "status", "--json").stdout)) == {"train"}
+
 
 def test_a_missing_column_stops_the_run_naming_file_and_column(project):
     update_params(project, {"data.transactions.customer_id": "Customer"})
@@ -76,19 +80,22 @@ def test_a_missing_column_stops_the_run_naming_file_and_column(project):
 @pytest.mark.parametrize("name", ["cdnow", "churnsim"])
 def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
     sections = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-    for source in ("transactions", "events"):
-        if sections["data"].get(source):
-            # The copy lives in a temporary folder: resolve ../shared from the real repository.
-            relative = sections["data"][source]["path"]
-            sections["data"][source]["path"] = str(shared_file(*Path(relative).parts[3:]))
+    for source in filter(None, sections["data"].values()):
+        # The copy lives in a temporary folder: resolve ../shared from the real repository.
+        source["path"] = str(shared_file(*Path(source["path"]).parts[3:]))
     update_params(project, sections)
 
     run_in(project, "dvc", "repro")
 
     scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
-    ingest = json.loads((project / "reports/metrics/ingest.json").read_text())
-    assert len(scored) == ingest["transactions"]["customers"]
+    features = json.loads((project / "reports/metrics/features.json").read_text())
+    assert len(scored) == features["scoring_customers"] > 1000
     assert scored["churn_probability"].between(0, 1).all()
     if name == "churnsim":
+        ingest = json.loads((project / "reports/metrics/ingest.json").read_text())
+        assert set(ingest) == {"transactions", "events", "subscriptions", "customers"}
+        assert features["population"] == "subscribed at the cutoff"
+        assert len(scored) < ingest["customers"]["customers"]  # accounts that lapsed are no longer scored
         training = pd.read_parquet(project / "data/features/training.parquet")
-        assert {"events_like_30d", "events_unfriend_365d", "days_since_last_event"} <= set(training.columns)
+        expected = {"events_like_30d", "events_unfriend_365d", "engagement_index", "current_plan", "customer_channel"}
+        assert expected <= set(training.columns)
