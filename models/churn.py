@@ -19,17 +19,8 @@ from models.metrics import classification_metrics
 KEY_COLUMNS = ("customer_id", "cutoff")
 TARGET = "churned"
 
-DEFAULT_LIGHTGBM = {
-    "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_data_in_leaf": 40,
-    "feature_fraction": 0.8,
-    "lambda_l2": 1.0,
-    "verbose": -1,
-    "deterministic": True,
-    "force_row_wise": True,
-}
+# What the pipeline relies on, whatever params.yaml tunes: the objective, and the same model for the same data.
+FIXED_LIGHTGBM = {"objective": "binary", "verbose": -1, "deterministic": True, "force_row_wise": True}
 
 
 @dataclass(frozen=True)
@@ -71,8 +62,8 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return inputs
 
 
-def lightgbm_params(overrides: dict, seed: int, num_threads: int) -> dict:
-    return DEFAULT_LIGHTGBM | {"seed": seed, "num_threads": num_threads} | overrides
+def lightgbm_params(tunables: dict, seed: int, num_threads: int) -> dict:
+    return tunables | FIXED_LIGHTGBM | {"seed": seed, "num_threads": num_threads}
 
 
 def _dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
