@@ -8,8 +8,6 @@ import pandas as pd
 from models import churn
 from pipeline import config, io
 
-SCORED_COLUMNS = ("customer_id", "as_of", "churn_probability", "recency_days", "orders", "net_spend")
-
 
 def scored_customers(scoring: pd.DataFrame, probabilities) -> pd.DataFrame:
     table = pd.DataFrame(
@@ -18,7 +16,7 @@ def scored_customers(scoring: pd.DataFrame, probabilities) -> pd.DataFrame:
             "as_of": pd.to_datetime(scoring["cutoff"]).dt.strftime("%Y-%m-%d"),
             "churn_probability": pd.Series(probabilities, index=scoring.index).round(4),
             "recency_days": scoring["recency_days"].round(1),
-            "orders": scoring["orders"].astype("int64"),
+            "orders": scoring["orders"].astype("Int64"),  # null for a subscriber with no purchase yet
             "net_spend": scoring["net_spend"].round(2),
         }
     )

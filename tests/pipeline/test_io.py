@@ -33,3 +33,4 @@ def test_outputs_get_ordinary_file_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o644
+
