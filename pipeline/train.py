@@ -24,7 +24,6 @@ def run(params: config.Params) -> dict:
     validation = churn.evaluate(validated, split)
     final = churn.refit(training, features, lgb_params, rounds)
 
-    config.MODEL_DIR.mkdir(parents=True, exist_ok=True)
     with io.atomic_path(config.CHURN_MODEL) as tmp:
         final.save_model(tmp)
     metrics = {
