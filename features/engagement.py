@@ -35,22 +35,18 @@ def engagement_features(
     in_previous = (history.timestamp >= before_shortest) & (history.timestamp < start[shortest])
     day = history.timestamp.truncate("D")
 
-    aggregates = {}
+    aggregates, trends = {}, {}
     for event_type in event_types:
         slug, of_type = feature_slug(event_type), history.event_type == event_type
         for days in windows_days:
             aggregates[f"events_{slug}_{days}d"] = history.count(where=of_type & in_window[days])
         aggregates[f"_events_{slug}_prev"] = history.count(where=of_type & in_previous)
+        trends[f"events_{slug}_trend_{shortest}d"] = (f"events_{slug}_{shortest}d", f"_events_{slug}_prev")
     for days in windows_days:
         aggregates[f"active_days_{days}d"] = day.nunique(where=in_window[days])
     per_customer = history.group_by("customer_id").aggregate(last_event=history.timestamp.max(), **aggregates)
 
-    derived = {
-        f"events_{feature_slug(event_type)}_trend_{shortest}d": ratio(
-            per_customer[f"events_{feature_slug(event_type)}_{shortest}d"], per_customer[f"_events_{feature_slug(event_type)}_prev"]
-        )
-        for event_type in event_types
-    }
+    derived = {name: ratio(per_customer[recent], per_customer[previous]) for name, (recent, previous) in trends.items()}
     features = per_customer.mutate(
         days_since_last_event=days_between(per_customer.last_event, at),
         engagement_index=100.0 * per_customer[f"active_days_{shortest}d"].cast("float64") / shortest,

@@ -96,14 +96,13 @@ def validate_source(
     columns = {spec.column: _pandera_column(spec, timestamp_format) for spec in fields.values()}
     schema = pa.DataFrameSchema(columns, unique=list(raw.columns) if unique_rows else None, report_duplicates="exclude_first")
     try:
-        schema.validate(raw, lazy=True)
-        bad, quarantine = [], _quarantine_rows(raw, pd.DataFrame(columns=["reason", "column", "value"]), source_file)
+        valid = schema.validate(raw, lazy=True)
+        quarantine = _quarantine_rows(raw, pd.DataFrame(columns=["reason", "column", "value"]), source_file)
     except SchemaErrors as errors:
         per_row = _reasons_per_row(errors.failure_cases, concepts)
-        bad = per_row.index.to_numpy()
         quarantine = _quarantine_rows(raw, per_row, source_file)
-    # The remaining rows pass by construction; validating them again is what coerces their types.
-    valid = pa.DataFrameSchema(columns).validate(raw.drop(index=bad))
+        # The remaining rows pass by construction; validating them again is what coerces their types.
+        valid = pa.DataFrameSchema(columns).validate(raw.drop(index=per_row.index))
     typed = pd.DataFrame({name: valid[spec.column] for name, spec in fields.items()})
     for name, spec in fields.items():
         if spec.kind == "timestamp":

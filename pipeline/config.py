@@ -87,8 +87,6 @@ class DataParams(Strict):
     subscriptions: SubscriptionsSource | None = None
     customers: CustomersSource | None = None
 
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("events", "subscriptions", "customers")
-
 
 class FeaturesParams(Strict):
     windows_days: list[int] = Field(default=[30, 90, 180, 365], min_length=1)
