@@ -1,5 +1,5 @@
 # `make run`: set up (venv + install) and run the pipeline on the embedded data.
-# `make test`: set up (with the test, Spark and benchmark extras) and run the tests.
+# `make test`: set up (with the test and Spark extras) and run the tests.
 # Both are safe to repeat: set-up reruns only when pyproject.toml changes.
 PYTHON ?= python3.11
 VENV := .venv
@@ -20,5 +20,5 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@

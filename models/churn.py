@@ -1,20 +1,27 @@
 """The churn classifier: which customers of a snapshot will not buy within the horizon.
 
-Pure functions from snapshot tables to a fitted booster, probabilities and metrics.
-Validation is by time: fit on earlier cutoffs whose label windows end before the validation
-cutoff, validate on the latest, then refit on every labelled snapshot.
+One procedure, used alike for every backtest fold and for the model that is shipped:
+1. validate by time: fit on cutoffs whose label windows closed by the latest cutoff, validate
+   on the latest (never a random split across time);
+2. tune LightGBM with Optuna on that split (models/tuning.py);
+3. calibrate: map the tuned model's probabilities on the validation cutoff, a time slice it
+   never saw, to the observed churn rate (models/calibration.py); no class reweighting;
+4. refit with the tuned parameters and rounds on every labelled snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
+import optuna
 import pandas as pd
 
 from features.snapshots import LABEL_COLUMNS
-from models.metrics import classification_metrics
+from models.calibration import Calibrator, Method, fit_calibrator
+from models.tuning import tune
 
 KEY_COLUMNS = ("customer_id", "cutoff")
 TARGET = "churned"
@@ -24,10 +31,64 @@ FIXED_LIGHTGBM = {"objective": "binary", "verbose": -1, "deterministic": True, "
 
 
 @dataclass(frozen=True)
+class TrainingSettings:
+    """How to fit: the starting LightGBM parameters, the search budget and the calibration."""
+
+    lightgbm: dict
+    seed: int = 42
+    num_threads: int = 2
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    n_trials: int = 30
+    timeout_seconds: float | None = None
+    calibration: Method = "sigmoid"
+
+    def base_params(self) -> dict:
+        return self.lightgbm | FIXED_LIGHTGBM | {"seed": self.seed, "num_threads": self.num_threads}
+
+
+@dataclass(frozen=True)
 class TimeSplit:
     fit: pd.DataFrame
     validation: pd.DataFrame
     validation_cutoff: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class ChurnModel:
+    """A booster and its calibration: calibrated churn probabilities for a snapshot."""
+
+    booster: lgb.Booster
+    calibrator: Calibrator
+
+    @property
+    def features(self) -> list[str]:
+        return self.booster.feature_name()
+
+    def raw_probabilities(self, snapshot: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(model_inputs(snapshot, self.features))
+
+    def predict(self, snapshot: pd.DataFrame) -> np.ndarray:
+        return self.calibrator(self.raw_probabilities(snapshot))
+
+    def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values (TreeSHAP, in log-odds) per customer and feature, from LightGBM itself."""
+        values = self.booster.predict(model_inputs(snapshot, self.features), pred_contrib=True)
+        return pd.DataFrame(values[:, :-1], columns=self.features, index=snapshot.index)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What the procedure chose and saw: for the run's log and metrics."""
+
+    params: dict
+    boosting_rounds: int
+    validation_cutoff: pd.Timestamp
+    fit_rows: int
+    validation_rows: int
+    refit_rows: int
+    validation_log_loss: float
+    trials: int
 
 
 def feature_columns(snapshot: pd.DataFrame) -> list[str]:
@@ -35,18 +96,19 @@ def feature_columns(snapshot: pd.DataFrame) -> list[str]:
     return [column for column in snapshot.columns if column not in excluded]
 
 
-def split_by_time(training: pd.DataFrame, horizon_days: int) -> TimeSplit:
+def split_by_time(labelled: pd.DataFrame, horizon_days: int) -> TimeSplit:
     """Validate on the latest cutoff; fit on cutoffs whose label window has closed by then."""
-    cutoffs = sorted(training["cutoff"].unique())
+    cutoffs = sorted(labelled["cutoff"].unique())
+    if not cutoffs:
+        raise ValueError("no labelled snapshot to train on")
     validation_cutoff = pd.Timestamp(cutoffs[-1])
-    closed_by = validation_cutoff - pd.Timedelta(days=horizon_days)
-    fit = training[training["cutoff"] <= closed_by]
+    fit = labelled[labelled["cutoff"] <= validation_cutoff - pd.Timedelta(days=horizon_days)]
     if fit.empty:
         raise ValueError(
             f"no training cutoff has a label window that ends by the validation cutoff {validation_cutoff:%Y-%m-%d}: "
             f"use more cutoffs or a wider spacing (features.training_cutoffs, features.cutoff_spacing_days)"
         )
-    return TimeSplit(fit=fit, validation=training[training["cutoff"] == validation_cutoff], validation_cutoff=validation_cutoff)
+    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"] == validation_cutoff], validation_cutoff=validation_cutoff)
 
 
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -62,45 +124,53 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return inputs
 
 
-def lightgbm_params(tunables: dict, seed: int, num_threads: int) -> dict:
-    return tunables | FIXED_LIGHTGBM | {"seed": seed, "num_threads": num_threads}
-
-
-def _dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    return lgb.Dataset(model_inputs(frame, features), label=frame[TARGET].astype(int), reference=reference, free_raw_data=False)
-
-
-def fit_with_early_stopping(
-    split: TimeSplit, features: list[str], params: dict, max_rounds: int, early_stopping_rounds: int
-) -> lgb.Booster:
-    train_set = _dataset(split.fit, features)
-    valid_set = _dataset(split.validation, features, reference=train_set)
-    return lgb.train(
-        params,
-        train_set,
-        num_boost_round=max_rounds,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+def dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    # No pre-filtering: the tuner reuses one Dataset across trials with different min_data_in_leaf.
+    return lgb.Dataset(
+        model_inputs(frame, features),
+        label=frame[TARGET].astype(int),
+        reference=reference,
+        free_raw_data=False,
+        params={"feature_pre_filter": False},
     )
 
 
-def refit(training: pd.DataFrame, features: list[str], params: dict, rounds: int) -> lgb.Booster:
-    return lgb.train(params, _dataset(training, features), num_boost_round=rounds)
+def fit_churn_model(
+    labelled: pd.DataFrame,
+    horizon_days: int,
+    settings: TrainingSettings,
+    study: optuna.Study,
+    trial_callbacks: Sequence[Callable] = (),
+) -> tuple[ChurnModel, FitReport]:
+    """The whole procedure of the module docstring, on the labelled snapshots given."""
+    features = feature_columns(labelled)
+    split = split_by_time(labelled, horizon_days)
+    train_set = dataset(split.fit, features)
+    valid_set = dataset(split.validation, features, reference=train_set)
+    tuned = tune(
+        study,
+        train_set,
+        valid_set,
+        settings.base_params(),
+        n_trials=settings.n_trials,
+        timeout_seconds=settings.timeout_seconds,
+        max_rounds=settings.max_rounds,
+        early_stopping_rounds=settings.early_stopping_rounds,
+        callbacks=trial_callbacks,
+    )
+    validated = lgb.train(tuned.params, train_set, num_boost_round=tuned.boosting_rounds)
+    raw_validation = validated.predict(model_inputs(split.validation, features))
+    calibrator = fit_calibrator(raw_validation, split.validation[TARGET].to_numpy(dtype=int), settings.calibration)
+    final = lgb.train(tuned.params, dataset(labelled, features), num_boost_round=tuned.boosting_rounds)
+    report = FitReport(
+        params=tuned.params,
+        boosting_rounds=tuned.boosting_rounds,
+        validation_cutoff=split.validation_cutoff,
+        fit_rows=len(split.fit),
+        validation_rows=len(split.validation),
+        refit_rows=len(labelled),
+        validation_log_loss=tuned.validation_log_loss,
+        trials=tuned.trials,
+    )
+    return ChurnModel(final, calibrator), report
 
-
-def predict_churn(booster: lgb.Booster, snapshot: pd.DataFrame) -> np.ndarray:
-    return booster.predict(model_inputs(snapshot, booster.feature_name()))
-
-
-def recency_baseline(snapshot: pd.DataFrame) -> np.ndarray:
-    """The oldest rule in the book: the longer since the last purchase, the likelier the churn."""
-    return snapshot["recency_days"].to_numpy(dtype=float)
-
-
-def evaluate(booster: lgb.Booster, split: TimeSplit) -> dict[str, dict[str, float]]:
-    """Model and recency baseline on the same validation rows."""
-    truth = split.validation[TARGET].to_numpy(dtype=int)
-    return {
-        "model": classification_metrics(truth, predict_churn(booster, split.validation)),
-        "recency_baseline": classification_metrics(truth, recency_baseline(split.validation), scores_are_probabilities=False),
-    }

@@ -1,17 +1,24 @@
-"""Metrics of a ranking or a probability against what happened."""
+"""Metrics and curves of a ranking or a probability against what happened."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score, roc_curve
+
+CURVE_POINTS = 101  # enough for a smooth line, small enough for a DVC plot file
 
 
 def top_fraction_lift(truth: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
     """Positive rate among the top `fraction` by score, over the overall positive rate."""
     count = max(1, int(round(len(scores) * fraction)))
-    # A stable sort on the negated score keeps ties in input order: the same inputs, the same lift.
-    top = np.argsort(-scores, kind="stable")[:count]
+    top = _ranking(scores)[:count]
     return float(truth[top].mean() / truth.mean())
+
+
+def _ranking(scores: np.ndarray) -> np.ndarray:
+    # A stable sort on the negated score keeps ties in input order: the same inputs, the same ranking.
+    return np.argsort(-np.asarray(scores, dtype=float), kind="stable")
 
 
 def classification_metrics(truth: np.ndarray, scores: np.ndarray, *, scores_are_probabilities: bool = True) -> dict[str, float]:
@@ -26,5 +33,41 @@ def classification_metrics(truth: np.ndarray, scores: np.ndarray, *, scores_are_
     }
     if scores_are_probabilities:
         metrics["brier"] = float(brier_score_loss(truth, scores))
-        metrics["log_loss"] = float(log_loss(truth, np.clip(scores, 1e-15, 1 - 1e-15)))
+        metrics["log_loss"] = float(log_loss(truth, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]))
     return metrics
+
+
+def _thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most `points` rows, evenly spaced, always keeping the first and the last."""
+    if len(frame) <= points:
+        return frame.reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def roc_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    fpr, tpr, _ = roc_curve(truth, scores)
+    return _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr}))
+
+
+def precision_recall_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    precision, recall, _ = precision_recall_curve(truth, scores)
+    return _thin(pd.DataFrame({"recall": recall[::-1], "precision": precision[::-1]}))
+
+
+def gains_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Cumulative gains: contacting the top x% by score reaches y% of all positives."""
+    truth = np.asarray(truth, dtype=int)
+    reached = np.concatenate([[0], np.cumsum(truth[_ranking(scores)])]) / truth.sum()
+    contacted = np.arange(len(truth) + 1) / len(truth)
+    return _thin(pd.DataFrame({"contacted_share": contacted, "positives_share": reached}))
+
+
+def reliability_points(truth: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted probability against the observed rate, in bins of equal count."""
+    frame = pd.DataFrame({"truth": np.asarray(truth, dtype=float), "predicted": np.asarray(probabilities, dtype=float)})
+    order = _ranking(-frame["predicted"].to_numpy())
+    frame["bin"] = np.empty(len(frame), dtype=int)
+    frame.loc[frame.index[order], "bin"] = np.arange(len(frame)) * bins // len(frame)
+    grouped = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("truth", "mean"), rows=("truth", "size"))
+    return grouped.reset_index(drop=True)

@@ -53,14 +53,15 @@ def features(params: Path = ParamsOption) -> None:
 
 @app.command()
 def train(params: Path = ParamsOption) -> None:
-    """Fit, validate and log the churn model."""
+    """Backtest, tune, calibrate, log and register the churn model."""
     from pipeline import train as stage
 
     metrics = _stage(stage.run, params)
-    model, baseline = metrics["model"], metrics["recency_baseline"]
-    print(f"train: validation at {metrics['validation_cutoff']}: ROC AUC {model['roc_auc']:.3f} "
-          f"(recency baseline {baseline['roc_auc']:.3f}), PR AUC {model['pr_auc']:.3f}, Brier {model['brier']:.3f}",
-          file=sys.stderr)
+    for method, summary in metrics["backtest"].items():
+        auc, lift = summary["roc_auc"], summary["top_decile_lift"]
+        brier = f", Brier {summary['brier']['mean']:.3f}" if "brier" in summary else ""
+        print(f"train: backtest {method:<10} ROC AUC {auc['mean']:.3f} ± {auc['sd']:.3f}, "
+              f"top-decile lift {lift['mean']:.2f}{brier}", file=sys.stderr)
 
 
 @app.command()

@@ -103,6 +103,10 @@ class TrainParams(Strict):
     num_threads: int = Field(default=2, ge=1)
     max_rounds: int = Field(default=1000, ge=1)
     early_stopping_rounds: int = Field(default=50, ge=1)
+    n_trials: int = Field(default=30, ge=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
+    backtest_folds: int = Field(default=3, ge=1)
     lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
@@ -153,11 +157,14 @@ FEATURES = Path("data/features")
 TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
 SCORING_SNAPSHOT = FEATURES / "scoring.parquet"
 MODEL_DIR = Path("data/models")
-CHURN_MODEL = MODEL_DIR / "churn_lightgbm.txt"
+CHURN_MODEL = MODEL_DIR / "churn"
+STUDIES = Path("data/studies")
+CHURN_BACKTEST = Path("data/evaluation/churn_backtest.parquet")
 METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 FEATURES_METRICS = METRICS / "features.json"
 CHURN_METRICS = METRICS / "churn.json"
+CHURN_PLOTS = Path("reports/plots/churn")
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 

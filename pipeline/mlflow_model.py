@@ -2,6 +2,6 @@
 
 import mlflow
 
-from pipeline.tracking import ChurnModel
+from pipeline.tracking import ChurnPyfunc
 
-mlflow.models.set_model(ChurnModel())
+mlflow.models.set_model(ChurnPyfunc())

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import pandas as pd
 
-from models import churn
-from pipeline import config, io
+from pipeline import artifacts, config, io
 
 
 def scored_customers(scoring: pd.DataFrame, probabilities) -> pd.DataFrame:
@@ -26,7 +24,7 @@ def scored_customers(scoring: pd.DataFrame, probabilities) -> pd.DataFrame:
 
 def run(params: config.Params) -> pd.DataFrame:
     scoring = pd.read_parquet(config.SCORING_SNAPSHOT)
-    booster = lgb.Booster(model_file=str(config.CHURN_MODEL))
-    table = scored_customers(scoring, churn.predict_churn(booster, scoring))
+    model = artifacts.load_churn_model(config.CHURN_MODEL)
+    table = scored_customers(scoring, model.predict(scoring))
     io.write_csv(table, config.SCORED_CUSTOMERS)
     return table

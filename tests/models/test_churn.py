@@ -1,37 +1,34 @@
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
-from models import churn
-from models.metrics import classification_metrics, top_fraction_lift
+from models import backtest, churn
+from models.metrics import classification_metrics
+from models.tuning import new_study
+from tests.models.conftest import HORIZON_DAYS
+
+QUICK = churn.TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 7}, n_trials=4, max_rounds=200, early_stopping_rounds=20)
 
 
-def synthetic_snapshots(cutoffs: list[str], customers: int = 400, seed: int = 0) -> pd.DataFrame:
-    """Snapshots where churn depends on recency, so a model has something to learn."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for cutoff in cutoffs:
-        recency = rng.exponential(60, customers)
-        orders = rng.poisson(3, customers) + 1
-        churned = rng.random(customers) < 1 / (1 + np.exp(-(recency - 60) / 20))
-        frames.append(pd.DataFrame({
-            "customer_id": [f"c{i}" for i in range(customers)],
-            "cutoff": pd.Timestamp(cutoff),
-            "recency_days": recency,
-            "orders": orders,
-            "future_orders": np.where(churned, 0, 1),
-            "future_spend": np.where(churned, 0.0, 10.0),
-            "days_to_next_purchase": np.where(churned, np.nan, 5.0),
-            "churned": churned,
-        }))
-    return pd.concat(frames, ignore_index=True)
+def fit(labelled: pd.DataFrame, settings: churn.TrainingSettings = QUICK, study: optuna.Study | None = None):
+    return churn.fit_churn_model(labelled, HORIZON_DAYS, settings, study or new_study("test", None, settings.seed))
+
+
+def synthetic_snapshots(cutoffs: list[str], customers: int = 50) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"customer_id": f"c{i}", "cutoff": pd.Timestamp(cutoff), "recency_days": float(i), "orders": 1,
+             "future_orders": 0, "future_spend": 0.0, "days_to_next_purchase": np.nan, "churned": bool(i % 2)}
+            for cutoff in cutoffs for i in range(customers)
+        ]
+    )
 
 
 def test_features_exclude_keys_and_every_label():
-    frame = synthetic_snapshots(["2021-01-01"])
-    assert churn.feature_columns(frame) == ["recency_days", "orders"]
+    assert churn.feature_columns(synthetic_snapshots(["2021-01-01"])) == ["recency_days", "orders"]
 
 
 def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation():
@@ -43,44 +40,60 @@ def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation()
 
 
 def test_time_split_refuses_when_no_label_window_has_closed():
-    frame = synthetic_snapshots(["2021-01-01", "2021-02-01"])
     with pytest.raises(ValueError, match="no training cutoff"):
-        churn.split_by_time(frame, horizon_days=90)
+        churn.split_by_time(synthetic_snapshots(["2021-01-01", "2021-02-01"]), horizon_days=90)
 
 
-def test_the_model_learns_signal_and_is_evaluated_against_the_baseline():
-    frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-05-01"])
-    split = churn.split_by_time(frame, horizon_days=90)
-    params = churn.lightgbm_params({}, seed=1, num_threads=1)
-    booster = churn.fit_with_early_stopping(split, churn.feature_columns(frame), params, 200, 20)
-    metrics = churn.evaluate(booster, split)
-    assert metrics["model"]["roc_auc"] > 0.75
-    assert metrics["recency_baseline"]["roc_auc"] > 0.75
-    assert 0 <= metrics["model"]["brier"] < 0.25
+def test_tuning_on_a_real_slice_beats_recency(retail_training):
+    fold = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0]
+    model, report = fit(fold.labelled)
+    scores = backtest.fold_scores(fold, model, HORIZON_DAYS)
+    truth = scores["churned"].to_numpy()
+    model_metrics = classification_metrics(truth, scores["model"].to_numpy())
+    assert report.trials == 4 and report.refit_rows == len(fold.labelled)
+    assert report.validation_cutoff == fold.cutoff - pd.Timedelta(days=HORIZON_DAYS)
+    assert model_metrics["roc_auc"] > classification_metrics(truth, scores["recency"].to_numpy(), scores_are_probabilities=False)["roc_auc"]
+    # Sigmoid calibration keeps the booster's ranking.
+    assert model_metrics["roc_auc"] == pytest.approx(classification_metrics(truth, scores["model_uncalibrated"].to_numpy())["roc_auc"])
 
 
-def test_shuffled_labels_score_about_chance():
-    frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-05-01"], customers=1500)
-    frame["churned"] = np.random.default_rng(7).permutation(frame["churned"].to_numpy())
-    split = churn.split_by_time(frame, horizon_days=90)
-    params = churn.lightgbm_params({}, seed=1, num_threads=1)
-    booster = churn.fit_with_early_stopping(split, churn.feature_columns(frame), params, 200, 20)
-    assert churn.evaluate(booster, split)["model"]["roc_auc"] == pytest.approx(0.5, abs=0.05)
+def test_a_model_trained_on_shuffled_labels_scores_chance_on_the_backtest(retail_training):
+    fold = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0]
+    rng = np.random.default_rng(0)
+    shuffled = fold.labelled.assign(churned=rng.permutation(fold.labelled["churned"].to_numpy()))
+    model, _ = fit(shuffled)
+    truth = fold.evaluation["churned"].to_numpy(dtype=int)
+    # The evaluation rows keep their true labels; chance is 0.5 with a standard error of ~0.015 here.
+    assert classification_metrics(truth, model.predict(fold.evaluation))["roc_auc"] == pytest.approx(0.5, abs=0.05)
 
 
-def test_training_is_deterministic():
-    frame = synthetic_snapshots(["2021-01-01", "2021-05-01"])
-    params = churn.lightgbm_params({}, seed=3, num_threads=2)
-    first = churn.refit(frame, churn.feature_columns(frame), params, 30)
-    second = churn.refit(frame, churn.feature_columns(frame), params, 30)
-    assert first.model_to_string() == second.model_to_string()
+def test_an_interrupted_study_resumes_instead_of_starting_again(retail_training, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
+    fit(labelled, QUICK, new_study("resumable", storage, QUICK.seed))  # 4 trials
+    first = [trial.params for trial in new_study("resumable", storage, QUICK.seed).trials]
+    more = churn.TrainingSettings(**{**QUICK.__dict__, "n_trials": 6})
+    _, report = fit(labelled, more, new_study("resumable", storage, QUICK.seed))
+    resumed = new_study("resumable", storage, QUICK.seed).trials
+    assert report.trials == 6 and [trial.params for trial in resumed[:4]] == first
+    # Trial 0 is the hand-set starting point.
+    assert resumed[0].params["learning_rate"] == 0.1 and resumed[0].params["num_leaves"] == 7
 
 
-def test_top_decile_lift_known_answer():
-    truth = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0] * 2)
-    scores = np.array([0.9, 0.8] + [0.1] * 8 + [0.7, 0.6] + [0.1] * 8)
-    # Top 10% = 2 rows, both positive; base rate 0.2: lift 5.
-    assert top_fraction_lift(truth, scores) == pytest.approx(5.0)
-    metrics = classification_metrics(truth, scores)
-    assert metrics["roc_auc"] == pytest.approx(1.0)
-    assert metrics["positive_rate"] == pytest.approx(0.2)
+def test_fitting_is_deterministic(retail_training):
+    labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
+    first, _ = fit(labelled)
+    second, _ = fit(labelled)
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+    assert first.calibrator == second.calibrator
+
+
+def test_shap_contributions_sum_to_the_log_odds(retail_training):
+    labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
+    model, _ = fit(labelled)
+    rows = labelled.head(50)
+    contributions = model.contributions(rows)
+    raw = model.raw_probabilities(rows)
+    expected_value = np.log(raw / (1 - raw)) - contributions.sum(axis=1).to_numpy()
+    assert list(contributions.columns) == model.features
+    assert np.allclose(expected_value, expected_value[0])  # one shared base value: the rest is per feature

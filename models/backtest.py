@@ -1,0 +1,115 @@
+"""Backtest: the whole training procedure replayed at past cutoffs, next to the baselines.
+
+At each fold cutoff c the procedure sees only snapshots whose label windows closed by c,
+exactly as it would have on that day, and is scored on the customers of the snapshot at c,
+together with every baseline, on the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.baselines import PROBABILITIES, baseline_scores
+from models.churn import TARGET, ChurnModel, split_by_time
+from models.metrics import classification_metrics, gains_points, precision_recall_points, reliability_points, roc_points
+
+MODEL = "model"
+UNCALIBRATED = "model_uncalibrated"
+
+
+@dataclass(frozen=True)
+class Fold:
+    cutoff: pd.Timestamp
+    labelled: pd.DataFrame  # every snapshot whose label window closed by the cutoff
+    evaluation: pd.DataFrame  # the snapshot at the cutoff, with what happened next
+
+
+def folds(training: pd.DataFrame, horizon_days: int, count: int) -> list[Fold]:
+    """The latest `count` cutoffs at which the procedure could have run; oldest first."""
+    usable = []
+    for cutoff in sorted(training["cutoff"].unique(), reverse=True):
+        labelled = training[training["cutoff"] <= pd.Timestamp(cutoff) - pd.Timedelta(days=horizon_days)]
+        try:
+            split_by_time(labelled, horizon_days)
+        except ValueError:
+            continue
+        usable.append(Fold(pd.Timestamp(cutoff), labelled, training[training["cutoff"] == cutoff]))
+        if len(usable) == count:
+            return usable[::-1]
+    raise ValueError(
+        f"a {count}-fold backtest needs {count} cutoffs each with two earlier labelled cutoffs {horizon_days} days apart; "
+        f"found {len(usable)}: raise features.training_cutoffs or lower train.backtest_folds"
+    )
+
+
+def fold_scores(fold: Fold, model: ChurnModel, horizon_days: int) -> pd.DataFrame:
+    """Per evaluation customer: what happened, the model's probability and every baseline's score."""
+    scores = pd.DataFrame(
+        {
+            "customer_id": fold.evaluation["customer_id"].to_numpy(),
+            "cutoff": fold.cutoff,
+            TARGET: fold.evaluation[TARGET].to_numpy(dtype=int),
+            MODEL: model.predict(fold.evaluation),
+            # The same booster without its calibration map: shows what calibration buys (or costs).
+            UNCALIBRATED: model.raw_probabilities(fold.evaluation),
+        }
+    )
+    return scores.assign(**baseline_scores(fold.labelled, fold.evaluation, horizon_days))
+
+
+def is_probability(method: str) -> bool:
+    return method in (MODEL, UNCALIBRATED) or method in PROBABILITIES
+
+
+def methods(scores: pd.DataFrame) -> list[str]:
+    return [column for column in scores.columns if column not in ("customer_id", "cutoff", TARGET)]
+
+
+def fold_metrics(scores: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """{fold cutoff: {method: metrics}}."""
+    result = {}
+    for cutoff, rows in scores.groupby("cutoff", sort=True):
+        truth = rows[TARGET].to_numpy()
+        result[f"{cutoff:%Y-%m-%d}"] = {
+            method: classification_metrics(truth, rows[method].to_numpy(), scores_are_probabilities=is_probability(method))
+            for method in methods(scores)
+        }
+    return result
+
+
+def summary(per_fold: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {metric: {mean, sd}}} over the folds (sd with n - 1: the spread a new fold would show)."""
+    first = next(iter(per_fold.values()))
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for method, metrics in first.items():
+        result[method] = {}
+        for metric in metrics:
+            values = np.array([per_fold[fold][method][metric] for fold in per_fold])
+            result[method][metric] = {
+                "mean": float(values.mean()),
+                "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            }
+    return result
+
+
+# Each curve: how it is computed, and its x and y columns.
+CURVES = {
+    "roc": (roc_points, ("fpr", "tpr")),
+    "precision_recall": (precision_recall_points, ("recall", "precision")),
+    "gains": (gains_points, ("contacted_share", "positives_share")),
+    "calibration": (reliability_points, ("predicted", "observed")),
+}
+
+
+def curves(scores: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """{curve: {method: points}} over every fold's rows; calibration only for probabilities."""
+    truth = scores[TARGET].to_numpy()
+    result = {}
+    for kind, (points, _) in CURVES.items():
+        shown = [method for method in methods(scores) if method != UNCALIBRATED or kind == "calibration"]
+        shown = [method for method in shown if kind != "calibration" or is_probability(method)]
+        result[kind] = {method: points(truth, scores[method].to_numpy()) for method in shown}
+    return result
