@@ -19,6 +19,7 @@ models.churn's tune-calibrate-refit procedure, models.baselines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ from models.metrics import classification_metrics  # noqa: E402
 from models.tuning import new_study  # noqa: E402
 from pipeline import config  # noqa: E402
 from pipeline.ingest import ingest_source  # noqa: E402
+from pipeline.train import settings as training_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = [30, 90, 180, 365]
@@ -61,10 +63,8 @@ def load_sources(params_file: Path) -> Sources:
 
 
 def fit(labelled: pd.DataFrame, horizon_days: int, trials: int) -> churn.ChurnModel:
-    settings = churn.TrainingSettings(
-        lightgbm={"learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40, "feature_fraction": 0.8, "lambda_l2": 1.0},
-        n_trials=trials,
-    )
+    """The pipeline's procedure with params.yaml's `train` section, searching `trials` trials."""
+    settings = dataclasses.replace(training_settings(config.load_params(ROOT / "params.yaml").train), n_trials=trials)
     model, _ = churn.fit_churn_model(labelled, horizon_days, settings, new_study("benchmark", None, settings.seed))
     return model
 
@@ -85,17 +85,18 @@ def holdout(sources: Sources, as_of: dt.datetime, train_horizon: int, eval_horiz
 
 
 def ablation(sources: Sources, as_of: dt.datetime, horizon: int, cutoffs: int, spacing: int, folds: int, trials: int) -> dict:
+    """Backtest ROC AUC per fold with and without the engagement features, on the same folds."""
     con = sources.transactions._find_backend()
     training = con.to_pandas(training_snapshots(sources, training_cutoffs(as_of, horizon, cutoffs, spacing), WINDOWS, horizon))
     engagement = [column for column in training.columns if column.startswith(ENGAGEMENT_PREFIXES)]
     result = {}
-    for name, frame in (("model with engagement", training), ("model without engagement", training.drop(columns=engagement))):
+    for name, frame in (("with engagement", training), ("without engagement", training.drop(columns=engagement))):
         scores = pd.concat(
             [backtest.fold_scores(fold, fit(fold.labelled, horizon, trials), horizon) for fold in backtest.folds(frame, horizon, folds)]
         )
-        aucs = np.array([metrics["model"]["roc_auc"] for metrics in backtest.fold_metrics(scores).values()])
-        result[name] = (aucs.mean(), aucs.std(ddof=1), len(engagement) if "with " in name else 0)
-    return result
+        result[name] = np.array([metrics["model"]["roc_auc"] for metrics in backtest.fold_metrics(scores).values()])
+    result["difference"] = result["with engagement"] - result["without engagement"]
+    return result | {"engagement features": len(engagement)}
 
 
 def main() -> None:
@@ -115,19 +116,21 @@ def main() -> None:
         result = holdout(sources, dt.datetime(2011, 9, 1), 90, 90, cutoffs=6, spacing=30, trials=args.trials)
         rows += [("Online Retail (2011-09-01, 90 days)", method, metrics) for method, metrics in result.items()]
 
-    print("| data | method | ROC AUC | PR AUC | top-decile lift | Brier |")
-    print("|---|---|---|---|---|---|")
+    if rows:
+        print("| data | method | ROC AUC | PR AUC | top-decile lift | Brier |")
+        print("|---|---|---|---|---|---|")
     for data, method, metrics in rows:
         brier = f"{metrics['brier']:.3f}" if "brier" in metrics else "-"
         print(f"| {data} | {method} | {metrics['roc_auc']:.3f} | {metrics['pr_auc']:.3f} | {metrics['top_decile_lift']:.2f} | {brier} |")
 
     if "churnsim" in args.only:
         sources = load_sources(ROOT / "configs" / "churnsim.yaml")
-        result = ablation(sources, dt.datetime(2021, 1, 1), 60, cutoffs=14, spacing=15, folds=4, trials=args.trials)
-        print("\n| churnsim backtest (60 days) | engagement features | ROC AUC mean ± sd |")
-        print("|---|---|---|")
-        for name, (mean, sd, count) in result.items():
-            print(f"| {name} | {count} | {mean:.3f} ± {sd:.3f} |")
+        result = ablation(sources, dt.datetime(2021, 1, 1), 60, cutoffs=20, spacing=10, folds=8, trials=args.trials)
+        print(f"\n| churnsim backtest, 60 days, {len(result['difference'])} folds | ROC AUC mean ± sd |")
+        print("|---|---|")
+        for name, sign in (("with engagement", ""), ("without engagement", ""), ("difference", "+")):
+            print(f"| model {name} | {result[name].mean():{sign}.3f} ± {result[name].std(ddof=1):.3f} |")
+        print(f"({result['engagement features']} engagement features)")
 
 
 if __name__ == "__main__":

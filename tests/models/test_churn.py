@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -72,7 +74,7 @@ def test_an_interrupted_study_resumes_instead_of_starting_again(retail_training,
     labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
     fit(labelled, QUICK, new_study("resumable", storage, QUICK.seed))  # 4 trials
     first = [trial.params for trial in new_study("resumable", storage, QUICK.seed).trials]
-    more = churn.TrainingSettings(**{**QUICK.__dict__, "n_trials": 6})
+    more = dataclasses.replace(QUICK, n_trials=6)
     _, report = fit(labelled, more, new_study("resumable", storage, QUICK.seed))
     resumed = new_study("resumable", storage, QUICK.seed).trials
     assert report.trials == 6 and [trial.params for trial in resumed[:4]] == first
