@@ -27,21 +27,22 @@ class Fold:
     evaluation: pd.DataFrame  # the snapshot at the cutoff, with what happened next
 
 
-def folds(training: pd.DataFrame, horizon_days: int, count: int) -> list[Fold]:
+def folds(training: pd.DataFrame, horizon_days: int, count: int, validation_cutoffs: int = 1) -> list[Fold]:
     """The latest `count` cutoffs at which the procedure could have run; oldest first."""
     usable = []
     for cutoff in sorted(training["cutoff"].unique(), reverse=True):
         labelled = training[training["cutoff"] <= pd.Timestamp(cutoff) - pd.Timedelta(days=horizon_days)]
         try:
-            split_by_time(labelled, horizon_days)
+            split_by_time(labelled, horizon_days, validation_cutoffs)
         except ValueError:
             continue
         usable.append(Fold(pd.Timestamp(cutoff), labelled, training[training["cutoff"] == cutoff]))
         if len(usable) == count:
             return usable[::-1]
     raise ValueError(
-        f"a {count}-fold backtest needs {count} cutoffs each with two earlier labelled cutoffs {horizon_days} days apart; "
-        f"found {len(usable)}: raise features.training_cutoffs or lower train.backtest_folds"
+        f"a {count}-fold backtest needs {count} cutoffs each with an earlier history to fit and validate on "
+        f"({validation_cutoffs} validation cutoffs, labels {horizon_days} days long); found {len(usable)}: "
+        f"raise features.training_cutoffs or lower train.backtest_folds or train.validation_cutoffs"
     )
 
 

@@ -1,8 +1,9 @@
 """The churn classifier: which customers of a snapshot will not buy within the horizon.
 
 One procedure, used alike for every backtest fold and for the model that is shipped:
-1. validate by time: fit on cutoffs whose label windows closed by the latest cutoff, validate
-   on the latest (never a random split across time);
+1. validate by time: validate on the latest cutoff (or the latest few, pooled, where churners
+   are rare) and fit on the cutoffs whose label windows closed by the first of them (never a
+   random split across time);
 2. tune LightGBM with Optuna on that split (models/tuning.py);
 3. calibrate: map the tuned model's probabilities on the validation cutoff, a time slice it
    never saw, to the observed churn rate (models/calibration.py); no class reweighting;
@@ -41,6 +42,7 @@ class TrainingSettings:
     early_stopping_rounds: int = 50
     n_trials: int = 30
     timeout_seconds: float | None = None
+    validation_cutoffs: int = 1
     calibration: Method = "sigmoid"
 
     def base_params(self) -> dict:
@@ -51,7 +53,7 @@ class TrainingSettings:
 class TimeSplit:
     fit: pd.DataFrame
     validation: pd.DataFrame
-    validation_cutoff: pd.Timestamp
+    validation_cutoffs: tuple[pd.Timestamp, ...]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class FitReport:
 
     params: dict
     boosting_rounds: int
-    validation_cutoff: pd.Timestamp
+    validation_cutoffs: tuple[pd.Timestamp, ...]
     fit_rows: int
     validation_rows: int
     refit_rows: int
@@ -96,19 +98,19 @@ def feature_columns(snapshot: pd.DataFrame) -> list[str]:
     return [column for column in snapshot.columns if column not in excluded]
 
 
-def split_by_time(labelled: pd.DataFrame, horizon_days: int) -> TimeSplit:
-    """Validate on the latest cutoff; fit on cutoffs whose label window has closed by then."""
-    cutoffs = sorted(labelled["cutoff"].unique())
-    if not cutoffs:
-        raise ValueError("no labelled snapshot to train on")
-    validation_cutoff = pd.Timestamp(cutoffs[-1])
-    fit = labelled[labelled["cutoff"] <= validation_cutoff - pd.Timedelta(days=horizon_days)]
+def split_by_time(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int = 1) -> TimeSplit:
+    """Validate on the latest `validation_cutoffs` cutoffs; fit on those whose label window closed by the first."""
+    cutoffs = [pd.Timestamp(cutoff) for cutoff in sorted(labelled["cutoff"].unique())]
+    if len(cutoffs) <= validation_cutoffs:
+        raise ValueError(f"{len(cutoffs)} labelled cutoffs: too few to validate on {validation_cutoffs} and fit on earlier ones")
+    validation = tuple(cutoffs[-validation_cutoffs:])
+    fit = labelled[labelled["cutoff"] <= validation[0] - pd.Timedelta(days=horizon_days)]
     if fit.empty:
         raise ValueError(
-            f"no training cutoff has a label window that ends by the validation cutoff {validation_cutoff:%Y-%m-%d}: "
+            f"no training cutoff has a label window that ends by the validation cutoff {validation[0]:%Y-%m-%d}: "
             f"use more cutoffs or a wider spacing (features.training_cutoffs, features.cutoff_spacing_days)"
         )
-    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"] == validation_cutoff], validation_cutoff=validation_cutoff)
+    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"].isin(validation)], validation_cutoffs=validation)
 
 
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -144,7 +146,7 @@ def fit_churn_model(
 ) -> tuple[ChurnModel, FitReport]:
     """The whole procedure of the module docstring, on the labelled snapshots given."""
     features = feature_columns(labelled)
-    split = split_by_time(labelled, horizon_days)
+    split = split_by_time(labelled, horizon_days, settings.validation_cutoffs)
     train_set = dataset(split.fit, features)
     valid_set = dataset(split.validation, features, reference=train_set)
     tuned = tune(
@@ -165,7 +167,7 @@ def fit_churn_model(
     report = FitReport(
         params=tuned.params,
         boosting_rounds=tuned.boosting_rounds,
-        validation_cutoff=split.validation_cutoff,
+        validation_cutoffs=split.validation_cutoffs,
         fit_rows=len(split.fit),
         validation_rows=len(split.validation),
         refit_rows=len(labelled),

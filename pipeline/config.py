@@ -107,6 +107,7 @@ class TrainParams(Strict):
     timeout_seconds: float | None = Field(default=None, gt=0)
     calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
     backtest_folds: int = Field(default=3, ge=1)
+    validation_cutoffs: int = Field(default=1, ge=1)
     lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 

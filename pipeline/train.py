@@ -33,6 +33,7 @@ def settings(params: config.TrainParams) -> churn.TrainingSettings:
         n_trials=params.n_trials,
         timeout_seconds=params.timeout_seconds,
         calibration=params.calibration,
+        validation_cutoffs=params.validation_cutoffs,
     )
 
 
@@ -57,7 +58,7 @@ def _fit(labelled: pd.DataFrame, name: str, params: config.Params, study_prefix:
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
-    folds = backtest.folds(training, horizon, params.train.backtest_folds)
+    folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
     config.STUDIES.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mlflow.set_tracking_uri(config.tracking_uri())
@@ -77,7 +78,7 @@ def run(params: config.Params) -> dict:
             "backtest": backtest.summary(per_fold),
             "folds": per_fold,
             "final": {
-                "validation_cutoff": f"{report.validation_cutoff:%Y-%m-%d}",
+                "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
                 "validation_log_loss": report.validation_log_loss,
                 "boosting_rounds": report.boosting_rounds,
                 "features": len(model.features),
@@ -106,6 +107,7 @@ def _log_run(params: config.Params, metrics: dict, report: churn.FitReport, mode
             "n_trials": params.train.n_trials,
             "calibration": params.train.calibration,
             "backtest_folds": params.train.backtest_folds,
+            "validation_cutoffs": params.train.validation_cutoffs,
             **{f"tuned.{key}": value for key, value in report.params.items()},
         }
     )

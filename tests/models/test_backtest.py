@@ -20,7 +20,7 @@ def test_folds_are_the_latest_cutoffs_with_a_usable_history():
 
 def test_too_few_cutoffs_for_the_folds_is_a_clear_error():
     frame = synthetic_snapshots(["2021-01-01", "2021-03-01", "2021-05-01"])
-    with pytest.raises(ValueError, match="raise features.training_cutoffs or lower train.backtest_folds"):
+    with pytest.raises(ValueError, match="raise features.training_cutoffs or lower train.backtest_folds or train.validation_cutoffs"):
         backtest.folds(frame, horizon_days=59, count=2)
 
 

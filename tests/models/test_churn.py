@@ -36,9 +36,17 @@ def test_features_exclude_keys_and_every_label():
 def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation():
     frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"])
     split = churn.split_by_time(frame, horizon_days=59)
-    assert split.validation_cutoff == pd.Timestamp("2021-04-01")
+    assert split.validation_cutoffs == (pd.Timestamp("2021-04-01"),)
     assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")]
-    assert (split.validation["cutoff"] == split.validation_cutoff).all()
+    assert (split.validation["cutoff"] == pd.Timestamp("2021-04-01")).all()
+
+
+def test_pooled_validation_fits_only_before_the_first_validation_cutoffs_labels_closed():
+    frame = synthetic_snapshots([f"2021-{month:02d}-01" for month in range(1, 7)])
+    split = churn.split_by_time(frame, horizon_days=59, validation_cutoffs=2)
+    assert split.validation_cutoffs == (pd.Timestamp("2021-05-01"), pd.Timestamp("2021-06-01"))
+    assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp(f"2021-{month:02d}-01") for month in (1, 2, 3)]
+    assert len(split.validation) == 2 * 50
 
 
 def test_time_split_refuses_when_no_label_window_has_closed():
@@ -53,7 +61,7 @@ def test_tuning_on_a_real_slice_beats_recency(retail_training):
     truth = scores["churned"].to_numpy()
     model_metrics = classification_metrics(truth, scores["model"].to_numpy())
     assert report.trials == 4 and report.refit_rows == len(fold.labelled)
-    assert report.validation_cutoff == fold.cutoff - pd.Timedelta(days=HORIZON_DAYS)
+    assert report.validation_cutoffs == (fold.cutoff - pd.Timedelta(days=HORIZON_DAYS),)
     assert model_metrics["roc_auc"] > classification_metrics(truth, scores["recency"].to_numpy(), scores_are_probabilities=False)["roc_auc"]
     # Sigmoid calibration keeps the booster's ranking.
     assert model_metrics["roc_auc"] == pytest.approx(classification_metrics(truth, scores["model_uncalibrated"].to_numpy())["roc_auc"])

@@ -105,7 +105,9 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
     for source in filter(None, sections["data"].values()):
         # The copy lives in a temporary folder: resolve ../shared from the real repository.
         source["path"] = str(shared_file(*Path(source["path"]).parts[3:]))
-    update_params(project, sections | QUICK_TRAINING)
+    # A config's `train` values are single settings, not a whole section.
+    train = {f"train.{key}": value for key, value in sections.pop("train", {}).items()}
+    update_params(project, sections | train | QUICK_TRAINING)
 
     run_in(project, "dvc", "repro")
 
