@@ -1,9 +1,10 @@
 """Stage `train`: backtest the churn procedure, fit the model to ship, log and register it.
 
 One MLflow parent run per stage run; inside it a nested run per backtest fold and one for the
-final fit, each with a nested run per Optuna trial. Studies live in SQLite (data/studies) under
-a name that fingerprints the training data and params, so an interrupted run resumes its study
-and a rerun on the same inputs reuses it instead of searching again.
+final fit, each with a nested run per Optuna trial. Studies live in SQLite (data/studies, a side
+store like mlflow.db, not a DVC output) under a name that fingerprints the training data and
+params, so an interrupted run resumes its study and a rerun on the same inputs reuses it
+instead of searching again.
 """
 
 from __future__ import annotations
