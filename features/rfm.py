@@ -60,8 +60,10 @@ def _window_aggregates(orders: ir.Table, cutoff: dt.datetime, windows_days: list
 
 
 def _purchase_rhythm(orders: ir.Table) -> ir.Table:
-    """Per customer: mean, spread and latest of the gaps in days between consecutive purchase days."""
-    days = orders.group_by(["customer_id", orders.ordered_at.truncate("D").name("day")]).aggregate()
+    """Per customer: the gaps in days between consecutive purchase days, and the first day's spend."""
+    days = orders.group_by(["customer_id", orders.ordered_at.truncate("D").name("day")]).aggregate(
+        day_spend=orders.order_value.sum()
+    )
     previous = days.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
     gaps = days.mutate(gap=days_between(previous, days.day))
     return gaps.group_by("customer_id").aggregate(
@@ -69,6 +71,7 @@ def _purchase_rhythm(orders: ir.Table) -> ir.Table:
         mean_gap_days=gaps.gap.mean(),
         std_gap_days=gaps.gap.std(),
         last_gap_days=gaps.gap.argmax(gaps.day),
+        first_day_spend=gaps.day_spend.argmin(gaps.day),
     )
 
 
@@ -123,6 +126,8 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         recency_days=recency,
         tenure_days=days_between(joined.first_purchase, at),
         net_spend=joined.gross_spend - returns_value,
+        # The mean spend of the purchase days after the first: what Gamma-Gamma models.
+        mean_repeat_day_spend=ratio(joined.gross_spend - joined.first_day_spend, joined.purchase_days - 1),
         overdue_ratio=ratio(recency, joined.mean_gap_days),
         return_orders=return_orders,
         returns_value=returns_value,
@@ -133,4 +138,4 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         **trends,
     )
     hidden = [name for name in features.columns if name.startswith("_")]
-    return features.drop("first_purchase", "last_purchase", "repeat_products", *hidden)
+    return features.drop("first_purchase", "last_purchase", "repeat_products", "first_day_spend", *hidden)

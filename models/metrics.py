@@ -71,3 +71,37 @@ def reliability_points(truth: np.ndarray, probabilities: np.ndarray, bins: int =
     frame.loc[frame.index[order], "bin"] = np.arange(len(frame)) * bins // len(frame)
     grouped = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("truth", "mean"), rows=("truth", "size"))
     return grouped.reset_index(drop=True)
+
+
+def gini(actual: np.ndarray, scores: np.ndarray) -> float:
+    """How far ordering by `scores` concentrates `actual` ahead of the even share (0 = random)."""
+    actual = np.asarray(actual, dtype=float)
+    captured = np.cumsum(actual[_ranking(scores)]) / actual.sum()
+    even = np.arange(1, len(actual) + 1) / len(actual)
+    return float((captured - even).sum() / len(actual))
+
+
+def value_metrics(actual: np.ndarray, predicted: np.ndarray, top_fraction: float = 0.1) -> dict[str, float]:
+    """How well predicted customer value ranks and totals what customers then spent."""
+    actual = np.asarray(actual, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    count = max(1, int(round(len(actual) * top_fraction)))
+    total = actual.sum()
+    return {
+        "rows": float(len(actual)),
+        "spearman": float(pd.Series(actual).corr(pd.Series(predicted), method="spearman")),
+        "normalised_gini": gini(actual, predicted) / gini(actual, actual),
+        "top_decile_share": float(actual[_ranking(predicted)[:count]].sum() / total),
+        "top_decile_share_perfect": float(actual[_ranking(actual)[:count]].sum() / total),
+        "mae": float(np.abs(actual - predicted).mean()),
+        "total_ratio": float(predicted.sum() / total),
+    }
+
+
+def decile_table(actual: np.ndarray, predicted: np.ndarray, deciles: int = 10) -> pd.DataFrame:
+    """Customers in deciles of predicted value (1 = highest): mean predicted against mean actual."""
+    order = _ranking(predicted)
+    decile = np.empty(len(order), dtype=int)
+    decile[order] = np.arange(len(order)) * deciles // len(order) + 1
+    frame = pd.DataFrame({"decile": decile, "predicted": np.asarray(predicted, dtype=float), "actual": np.asarray(actual, dtype=float)})
+    return frame.groupby("decile").agg(customers=("actual", "size"), mean_predicted=("predicted", "mean"), mean_actual=("actual", "mean")).reset_index()

@@ -45,6 +45,7 @@ def test_rfm_features_match_a_hand_computed_example():
     assert a["mean_basket_items"] == pytest.approx(2.0)
     assert (a["orders_15d"], a["orders_30d"], a["spend_15d"], a["spend_30d"]) == (0, 2, 0.0, pytest.approx(150.0))
     assert (a["mean_gap_days"], a["last_gap_days"]) == (pytest.approx(10.0), pytest.approx(10.0))
+    assert a["mean_repeat_day_spend"] == pytest.approx(50.0)  # the first day's 100 left out
     assert pd.isna(a["std_gap_days"])  # one gap has no spread
     assert a["overdue_ratio"] == pytest.approx(2.0)
     assert (a["return_orders"], a["returns_value"], a["return_share"]) == (1, pytest.approx(20.0), pytest.approx(1 / 3))
@@ -67,7 +68,7 @@ def test_purchase_rhythm_of_a_regular_buyer():
 def test_one_time_buyers_have_no_gap_and_no_returns():
     b = compute_snapshot(TRANSACTIONS).loc["b"]
     assert b["recency_days"] == pytest.approx(1.0)
-    assert pd.isna(b["mean_gap_days"]) and pd.isna(b["overdue_ratio"])
+    assert pd.isna(b["mean_gap_days"]) and pd.isna(b["overdue_ratio"]) and pd.isna(b["mean_repeat_day_spend"])
     assert (b["return_orders"], b["returns_value"], b["return_share"]) == (0, 0.0, 0.0)
 
 

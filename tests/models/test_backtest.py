@@ -43,10 +43,3 @@ def test_curves_cover_every_method_and_calibration_only_probabilities():
     assert gains.iloc[0].tolist() == [0.0, 0.0] and gains.iloc[-1].tolist() == [1.0, 1.0]
     assert gains["positives_share"].is_monotonic_increasing
 
-
-def test_reliability_bins_hold_equal_counts_and_their_means():
-    from models.metrics import reliability_points
-
-    points = reliability_points(np.array([0, 0, 1, 1] * 5), np.linspace(0, 1, 20), bins=4)
-    assert points["rows"].tolist() == [5, 5, 5, 5]
-    assert points["predicted"].iloc[0] == pytest.approx(np.linspace(0, 1, 20)[:5].mean())

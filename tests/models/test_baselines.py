@@ -5,6 +5,7 @@ from pathlib import Path
 
 import ibis
 import lifetimes
+from lifetimes import GammaGammaFitter
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +40,16 @@ def test_bgnbd_on_the_cdnow_sample_matches_fader_hardie_lee():
     assert params["alpha"] == pytest.approx(4.414, abs=0.001)
     assert params["a"] == pytest.approx(0.793, abs=0.001)
     assert params["b"] == pytest.approx(2.426, abs=0.001)
+
+
+def test_gamma_gamma_on_the_pipelines_spend_feature_matches_fader_hardie():
+    features = cdnow_sample_features()
+    repeat = features[features["purchase_days"] > 1]
+    params = GammaGammaFitter().fit(repeat["purchase_days"] - 1, repeat["mean_repeat_day_spend"]).params_
+    # Fader & Hardie (2013), "The Gamma-Gamma model of monetary value", on the same sample.
+    assert params["p"] == pytest.approx(6.25, abs=0.01)
+    assert params["q"] == pytest.approx(3.74, abs=0.01)
+    assert params["v"] == pytest.approx(15.44, abs=0.01)
 
 
 def test_bgnbd_expects_fewer_purchases_from_customers_gone_quiet():

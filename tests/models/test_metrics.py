@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.metrics import (
+    classification_metrics,
+    decile_table,
+    gains_points,
+    gini,
+    reliability_points,
+    top_fraction_lift,
+    value_metrics,
+)
+
+
+def test_top_decile_lift_known_answer():
+    truth = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0] * 2)
+    scores = np.array([0.9, 0.8] + [0.1] * 8 + [0.7, 0.6] + [0.1] * 8)
+    # Top 10% = 2 rows, both positive; base rate 0.2: lift 5.
+    assert top_fraction_lift(truth, scores) == pytest.approx(5.0)
+    metrics = classification_metrics(truth, scores)
+    assert metrics["roc_auc"] == pytest.approx(1.0)
+    assert metrics["positive_rate"] == pytest.approx(0.2)
+
+
+def test_gains_known_answer():
+    gains = gains_points(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1]))
+    assert gains["positives_share"].tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert gains["contacted_share"].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_gini_known_answer():
+    # Best first: 30, 0, 10, 0 -> captured 0.75, 0.75, 1, 1 against 0.25, 0.5, 0.75, 1: (0.5+0.25+0.25+0)/4.
+    actual = np.array([0.0, 10.0, 0.0, 30.0])
+    assert gini(actual, np.array([1, 2, 3, 4])) == pytest.approx(0.25)
+    assert gini(actual, np.array([4, 3, 2, 1])) < 0
+
+
+def test_value_metrics_known_answer():
+    actual = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 80.0])
+    predicted = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 50.0, 40.0])
+    metrics = value_metrics(actual, predicted)
+    assert metrics["top_decile_share"] == pytest.approx(0.2)  # the top predicted customer spent 20 of 100
+    assert metrics["top_decile_share_perfect"] == pytest.approx(0.8)
+    assert metrics["total_ratio"] == pytest.approx(98 / 100)
+    assert metrics["mae"] == pytest.approx((8 * 1 + 30 + 40) / 10)
+    assert value_metrics(actual, actual)["normalised_gini"] == pytest.approx(1.0)
+    assert 0 < metrics["normalised_gini"] < 1
+
+
+def test_decile_table_ranks_by_prediction():
+    predicted = np.arange(100, dtype=float)
+    table = decile_table(predicted * 2, predicted)
+    assert table["customers"].tolist() == [10] * 10
+    assert table.loc[0, "mean_predicted"] == pytest.approx(np.arange(90, 100).mean())
+    assert table["mean_actual"].is_monotonic_decreasing
+
+
+def test_reliability_bins_hold_equal_counts_and_their_means():
+    points = reliability_points(np.array([0, 0, 1, 1] * 5), np.linspace(0, 1, 20), bins=4)
+    assert points["rows"].tolist() == [5, 5, 5, 5]
+    assert points["predicted"].iloc[0] == pytest.approx(np.linspace(0, 1, 20)[:5].mean())
