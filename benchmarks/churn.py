@@ -56,10 +56,7 @@ def load_sources(params_file: Path) -> Sources:
         source = getattr(data, name)
         if source is not None:
             tables[name] = con.create_table(name, ingest_source(name, source).clean)
-    event_types = ()
-    if "events" in tables:
-        event_types = tuple(sorted(tables["events"].select("event_type").distinct().to_pandas()["event_type"]))
-    return Sources(event_types=event_types, **tables)
+    return Sources.reading_event_types(**tables)
 
 
 def fit(labelled: pd.DataFrame, horizon_days: int, trials: int, validation_cutoffs: int = 1) -> churn.ChurnModel:

@@ -34,6 +34,14 @@ class Sources:
     customers: ir.Table | None = None
     event_types: tuple[str, ...] = ()
 
+    @classmethod
+    def reading_event_types(
+        cls, transactions: ir.Table, events: ir.Table | None = None, subscriptions: ir.Table | None = None, customers: ir.Table | None = None
+    ) -> Sources:
+        """The sources, with the event types that the events table holds."""
+        event_types = () if events is None else tuple(sorted(events.select("event_type").distinct().to_pandas()["event_type"]))
+        return cls(transactions, events, subscriptions, customers, event_types)
+
 
 def default_as_of(last_timestamp: dt.datetime) -> dt.datetime:
     """The day after the last transaction, at midnight: every transaction is history."""

@@ -110,7 +110,7 @@ def curves(scores: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
     truth = scores[TARGET].to_numpy()
     result = {}
     for kind, (points, _) in CURVES.items():
-        shown = [method for method in methods(scores) if method != UNCALIBRATED or kind == "calibration"]
-        shown = [method for method in shown if kind != "calibration" or is_probability(method)]
+        # Only probabilities have a calibration; the uncalibrated booster ranks as the model does.
+        shown = [method for method in methods(scores) if (is_probability(method) if kind == "calibration" else method != UNCALIBRATED)]
         result[kind] = {method: points(truth, scores[method].to_numpy()) for method in shown}
     return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -82,15 +83,22 @@ def btyd_summary(snapshot: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@contextlib.contextmanager
+def _quiet_lifetimes() -> Iterator[None]:
+    """lifetimes overflows inside its optimiser's trial steps and prints the optimiser's state
+    when a fit fails; both are handled by the caller, so neither reaches the user."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def fit_bgnbd(summary: pd.DataFrame) -> BetaGeoFitter:
     """BG/NBD by maximum likelihood; if that fails to converge, with the smallest L2 penalty that does."""
     buyers = summary.dropna()
     for penalizer in BGNBD_PENALIZERS:
         fitter = BetaGeoFitter(penalizer_coef=penalizer)
-        # lifetimes prints the optimiser's state when it fails; the failure is handled here.
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore", RuntimeWarning)  # overflow inside the optimiser's trial steps
+            with _quiet_lifetimes():
                 return fitter.fit(buyers["frequency"], buyers["recency"], buyers["T"])
         except ConvergenceError:
             continue
@@ -101,8 +109,7 @@ def bgnbd_expected_purchases(snapshot: pd.DataFrame, horizon_days: int) -> np.nd
     """Expected purchases in the horizon per customer (0 for a customer without a purchase yet)."""
     summary = btyd_summary(snapshot)
     fitter = fit_bgnbd(summary)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with _quiet_lifetimes():
         expected = fitter.conditional_expected_number_of_purchases_up_to_time(
             horizon_days / DAYS_PER_WEEK, summary["frequency"], summary["recency"], summary["T"]
         )

@@ -19,6 +19,10 @@ Method = Literal["isotonic", "sigmoid", "none"]
 _EDGE = 1e-6  # keeps logits finite
 
 
+def _logit(probabilities: np.ndarray) -> np.ndarray:
+    return logit(np.clip(probabilities, _EDGE, 1 - _EDGE))
+
+
 @dataclass(frozen=True)
 class Calibrator:
     method: Method
@@ -31,7 +35,7 @@ class Calibrator:
         if self.method == "isotonic":
             return np.interp(raw, self.x, self.y)
         if self.method == "sigmoid":
-            return expit(self.x[0] * logit(np.clip(raw, _EDGE, 1 - _EDGE)) + self.y[0])
+            return expit(self.x[0] * _logit(raw) + self.y[0])
         return raw
 
     def to_dict(self) -> dict:
@@ -50,6 +54,6 @@ def fit_calibrator(raw: np.ndarray, truth: np.ndarray, method: Method) -> Calibr
         return Calibrator("isotonic", tuple(map(float, isotonic.X_thresholds_)), tuple(map(float, isotonic.y_thresholds_)))
     if method == "sigmoid":
         # Platt scaling on the logit, unpenalised: two numbers fitted on thousands of rows need no prior.
-        platt = LogisticRegression(C=np.inf).fit(logit(np.clip(raw, _EDGE, 1 - _EDGE)).reshape(-1, 1), truth)
+        platt = LogisticRegression(C=np.inf).fit(_logit(raw).reshape(-1, 1), truth)
         return Calibrator("sigmoid", (float(platt.coef_[0, 0]),), (float(platt.intercept_[0]),))
     return Calibrator("none")

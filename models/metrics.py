@@ -11,14 +11,25 @@ CURVE_POINTS = 101  # enough for a smooth line, small enough for a DVC plot file
 
 def top_fraction_lift(truth: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
     """Positive rate among the top `fraction` by score, over the overall positive rate."""
-    count = max(1, int(round(len(scores) * fraction)))
-    top = _ranking(scores)[:count]
-    return float(truth[top].mean() / truth.mean())
+    return float(truth[_top(scores, fraction)].mean() / truth.mean())
 
 
 def _ranking(scores: np.ndarray) -> np.ndarray:
     # A stable sort on the negated score keeps ties in input order: the same inputs, the same ranking.
     return np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+
+
+def _top(scores: np.ndarray, fraction: float) -> np.ndarray:
+    """The positions of the highest `fraction` of scores (at least one)."""
+    return _ranking(scores)[: max(1, int(round(len(scores) * fraction)))]
+
+
+def _equal_count_bins(scores: np.ndarray, bins: int) -> np.ndarray:
+    """Per row, its bin (0 = the highest scores) of `bins` bins of equal count by score."""
+    order = _ranking(scores)
+    binned = np.empty(len(order), dtype=int)
+    binned[order] = np.arange(len(order)) * bins // len(order)
+    return binned
 
 
 def classification_metrics(truth: np.ndarray, scores: np.ndarray, *, scores_are_probabilities: bool = True) -> dict[str, float]:
@@ -65,10 +76,9 @@ def gains_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
 
 def reliability_points(truth: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Mean predicted probability against the observed rate, in bins of equal count."""
-    frame = pd.DataFrame({"truth": np.asarray(truth, dtype=float), "predicted": np.asarray(probabilities, dtype=float)})
-    order = _ranking(-frame["predicted"].to_numpy())
-    frame["bin"] = np.empty(len(frame), dtype=int)
-    frame.loc[frame.index[order], "bin"] = np.arange(len(frame)) * bins // len(frame)
+    probabilities = np.asarray(probabilities, dtype=float)
+    # Binned from the lowest probability up, so the curve reads left to right.
+    frame = pd.DataFrame({"truth": np.asarray(truth, dtype=float), "predicted": probabilities, "bin": _equal_count_bins(-probabilities, bins)})
     grouped = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("truth", "mean"), rows=("truth", "size"))
     return grouped.reset_index(drop=True)
 
@@ -85,14 +95,13 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray, top_fraction: float
     """How well predicted customer value ranks and totals what customers then spent."""
     actual = np.asarray(actual, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
-    count = max(1, int(round(len(actual) * top_fraction)))
     total = actual.sum()
     return {
         "rows": float(len(actual)),
         "spearman": float(pd.Series(actual).corr(pd.Series(predicted), method="spearman")),
         "normalised_gini": gini(actual, predicted) / gini(actual, actual),
-        "top_decile_share": float(actual[_ranking(predicted)[:count]].sum() / total),
-        "top_decile_share_perfect": float(actual[_ranking(actual)[:count]].sum() / total),
+        "top_decile_share": float(actual[_top(predicted, top_fraction)].sum() / total),
+        "top_decile_share_perfect": float(actual[_top(actual, top_fraction)].sum() / total),
         "mae": float(np.abs(actual - predicted).mean()),
         "total_ratio": float(predicted.sum() / total),
     }
@@ -100,8 +109,5 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray, top_fraction: float
 
 def decile_table(actual: np.ndarray, predicted: np.ndarray, deciles: int = 10) -> pd.DataFrame:
     """Customers in deciles of predicted value (1 = highest): mean predicted against mean actual."""
-    order = _ranking(predicted)
-    decile = np.empty(len(order), dtype=int)
-    decile[order] = np.arange(len(order)) * deciles // len(order) + 1
-    frame = pd.DataFrame({"decile": decile, "predicted": np.asarray(predicted, dtype=float), "actual": np.asarray(actual, dtype=float)})
+    frame = pd.DataFrame({"decile": _equal_count_bins(predicted, deciles) + 1, "predicted": np.asarray(predicted, dtype=float), "actual": np.asarray(actual, dtype=float)})
     return frame.groupby("decile").agg(customers=("actual", "size"), mean_predicted=("predicted", "mean"), mean_actual=("actual", "mean")).reset_index()

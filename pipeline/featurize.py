@@ -52,14 +52,11 @@ def load_sources(con: ibis.BaseBackend) -> Sources:
         table = con.read_parquet(path)
         return table if table.count().to_pandas() > 0 else None
 
-    events = optional(config.CLEAN_EVENTS)
-    event_types = () if events is None else tuple(sorted(events.select("event_type").distinct().to_pandas()["event_type"]))
-    return Sources(
+    return Sources.reading_event_types(
         transactions=con.read_parquet(config.CLEAN_TRANSACTIONS),
-        events=events,
+        events=optional(config.CLEAN_EVENTS),
         subscriptions=optional(config.CLEAN_SUBSCRIPTIONS),
         customers=optional(config.CLEAN_CUSTOMERS),
-        event_types=event_types,
     )
 
 

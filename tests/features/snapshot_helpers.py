@@ -25,6 +25,5 @@ def compute_snapshot(transactions, events=None, horizon_days: int | None = 30, c
     con = ibis.duckdb.connect()
     table = {name: None if frame is None else con.create_table(name, frame)
              for name, frame in [("events", events), ("subscriptions", subscriptions), ("customers", customers)]}
-    event_types = tuple(sorted(events["event_type"].unique())) if events is not None else ()
-    sources = Sources(con.create_table("transactions", transactions), event_types=event_types, **table)
+    sources = Sources.reading_event_types(con.create_table("transactions", transactions), **table)
     return con.to_pandas(snapshot(sources, cutoff, WINDOWS, horizon_days)).set_index("customer_id")
