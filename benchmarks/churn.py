@@ -24,7 +24,6 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-import ibis
 import numpy as np
 import optuna
 import pandas as pd
@@ -39,7 +38,7 @@ from models.baselines import baseline_scores  # noqa: E402
 from models.metrics import classification_metrics  # noqa: E402
 from models.tuning import new_study  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.ingest import ingest_source  # noqa: E402
+from pipeline.featurize import sources_in_memory  # noqa: E402
 from pipeline.train import settings as training_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,22 +48,14 @@ ENGAGEMENT_PREFIXES = ("events_", "active_days_", "engagement_index", "days_sinc
 
 def load_sources(params_file: Path) -> Sources:
     """The clean tables of a params file's `data` section, in an in-memory DuckDB."""
-    data = config.DataParams.model_validate(yaml.safe_load(params_file.read_text())["data"])
-    con = ibis.duckdb.connect(threads=2)
-    tables = {}
-    for name in ("transactions", "events", "subscriptions", "customers"):
-        source = getattr(data, name)
-        if source is not None:
-            tables[name] = con.create_table(name, ingest_source(name, source).clean)
-    return Sources.reading_event_types(**tables)
+    return sources_in_memory(config.DataParams.model_validate(yaml.safe_load(params_file.read_text())["data"]))
 
 
 def fit(labelled: pd.DataFrame, horizon_days: int, trials: int, validation_cutoffs: int = 1) -> churn.ChurnModel:
     """The pipeline's procedure with params.yaml's `train` section, searching `trials` trials."""
-    settings = dataclasses.replace(
-        training_settings(config.load_params(ROOT / "params.yaml").train), n_trials=trials, validation_cutoffs=validation_cutoffs
-    )
-    model, _ = churn.fit_churn_model(labelled, horizon_days, settings, new_study("benchmark", None, settings.seed))
+    params = config.load_params(ROOT / "params.yaml").train
+    settings = dataclasses.replace(training_settings(params), n_trials=trials, validation_cutoffs=validation_cutoffs)
+    model, _ = churn.fit_churn_model(labelled, horizon_days, settings, new_study("benchmark", None, settings.seed), calibration=params.calibration)
     return model
 
 

@@ -2,7 +2,7 @@
 
 At each fold cutoff c the procedure sees only snapshots whose label windows closed by c,
 exactly as it would have on that day, and is scored on the customers of the snapshot at c,
-together with every baseline, on the same rows.
+together with every baseline, on the same rows. The churn and the value model share the folds.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.baselines import PROBABILITIES, baseline_scores
-from models.churn import TARGET, ChurnModel, split_by_time
-from models.metrics import classification_metrics, gains_points, precision_recall_points, reliability_points, roc_points
+from models.baselines import PROBABILITIES, baseline_scores, value_baseline_scores
+from models.churn import TARGET, ChurnModel
+from models.metrics import classification_metrics, decile_table, gains_points, precision_recall_points, reliability_points, roc_points, value_metrics
+from models.training import split_by_time
 
 MODEL = "model"
 UNCALIBRATED = "model_uncalibrated"
+ACTUAL_SPEND = "actual_spend"
 
 
 @dataclass(frozen=True)
@@ -61,23 +63,40 @@ def fold_scores(fold: Fold, model: ChurnModel, horizon_days: int) -> pd.DataFram
     return scores.assign(**baseline_scores(fold.labelled, fold.evaluation, horizon_days))
 
 
+def value_fold_scores(fold: Fold, actual_spend: np.ndarray, predicted_spend: np.ndarray, horizon_days: int) -> pd.DataFrame:
+    """Per evaluation customer: what they spent in the horizon, the model's prediction and every baseline's."""
+    scores = pd.DataFrame(
+        {
+            "customer_id": fold.evaluation["customer_id"].to_numpy(),
+            "cutoff": fold.cutoff,
+            ACTUAL_SPEND: actual_spend,
+            MODEL: predicted_spend,
+        }
+    )
+    return scores.assign(**value_baseline_scores(fold.evaluation, horizon_days))
+
+
 def is_probability(method: str) -> bool:
     return method in (MODEL, UNCALIBRATED) or method in PROBABILITIES
 
 
 def methods(scores: pd.DataFrame) -> list[str]:
-    return [column for column in scores.columns if column not in ("customer_id", "cutoff", TARGET)]
+    return [column for column in scores.columns if column not in ("customer_id", "cutoff", TARGET, ACTUAL_SPEND)]
 
 
 def fold_metrics(scores: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """{fold cutoff: {method: metrics}}."""
+    """{fold cutoff: {method: metrics}}, churn metrics or value metrics as the scores hold."""
     result = {}
     for cutoff, rows in scores.groupby("cutoff", sort=True):
-        truth = rows[TARGET].to_numpy()
-        result[f"{cutoff:%Y-%m-%d}"] = {
-            method: classification_metrics(truth, rows[method].to_numpy(), scores_are_probabilities=is_probability(method))
-            for method in methods(scores)
-        }
+        if ACTUAL_SPEND in rows:
+            measured = {method: value_metrics(rows[ACTUAL_SPEND].to_numpy(), rows[method].to_numpy()) for method in methods(rows)}
+        else:
+            truth = rows[TARGET].to_numpy()
+            measured = {
+                method: classification_metrics(truth, rows[method].to_numpy(), scores_are_probabilities=is_probability(method))
+                for method in methods(rows)
+            }
+        result[f"{cutoff:%Y-%m-%d}"] = measured
     return result
 
 
@@ -103,6 +122,18 @@ CURVES = {
     "gains": (gains_points, ("contacted_share", "positives_share")),
     "calibration": (reliability_points, ("predicted", "observed")),
 }
+
+
+VALUE_CURVES = {
+    "gains": (gains_points, ("contacted_share", "positives_share")),
+    "deciles": (decile_table, ("decile", "mean_actual")),
+}
+
+
+def value_curves(scores: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """{curve: {method: points}} over every fold's rows: the share of spend reached, spend per decile."""
+    actual = scores[ACTUAL_SPEND].to_numpy()
+    return {kind: {method: points(actual, scores[method].to_numpy()) for method in methods(scores)} for kind, (points, _) in VALUE_CURVES.items()}
 
 
 def curves(scores: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:

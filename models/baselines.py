@@ -1,4 +1,6 @@
-"""Classic churn rankings the model must beat, computed from the same snapshot rows.
+"""Classic rankings the models must beat, computed from the same snapshot rows.
+
+Churn:
 
 - recency: the longer since the last purchase, the likelier the churn;
 - RFM cells: the churn rate that past customers of the same recency x frequency x monetary
@@ -6,26 +8,22 @@
 - BG/NBD: the buy-till-you-die model (Fader, Hardie & Lee 2005), fitted on the customers'
   history before the cutoff; fewer expected purchases in the horizon = likelier churn. Ranking
   by 1 - P(alive) instead fails: a one-time buyer has P(alive) = 1 under BG/NBD.
+
+Spend in the horizon: BG/NBD or Pareto/NBD expected purchases x Gamma-Gamma expected spend per
+purchase, fitted on the customers' history before the cutoff.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter
-from lifetimes.utils import ConvergenceError
+
+from models.btyd import Btyd
 
 RFM_COLUMNS = {"recency": "recency_days", "frequency": "orders", "monetary": "net_spend"}
 RFM_QUANTILES = 5
 RFM_PRIOR_ROWS = 20  # a sparse cell's rate is pulled toward the overall rate as if by this many rows
-DAYS_PER_WEEK = 7.0
 NEVER_BOUGHT_DAYS = 1e9
-BGNBD_PENALIZERS = (0.0, 0.001, 0.01, 0.1)
 
 
 def recency_scores(snapshot: pd.DataFrame) -> np.ndarray:
@@ -60,60 +58,9 @@ class RfmCellRates:
         return np.array([self.rates.get(cell, self.overall) for cell in self._cells(snapshot)])
 
 
-def _whole_days(days_before_cutoff: pd.Series) -> np.ndarray:
-    """Fractional days before the cutoff -> whole days before the last day that precedes it."""
-    return np.ceil(days_before_cutoff.to_numpy(dtype=float) - 1e-9) - 1
-
-
-def btyd_summary(snapshot: pd.DataFrame) -> pd.DataFrame:
-    """BG/NBD's inputs from the snapshot features: repeat purchase days x, t_x and T, in weeks.
-
-    Counted in whole days up to the last day before the cutoff, as Fader and Hardie (and
-    lifetimes' `summary_data_from_transaction_data` with that day as `observation_period_end`)
-    count them, so the published CDNOW estimates come out of this pipeline's own features.
-    """
-    observed_days = _whole_days(snapshot["tenure_days"])
-    return pd.DataFrame(
-        {
-            "frequency": snapshot["purchase_days"].to_numpy(dtype=float) - 1,
-            "recency": (observed_days - _whole_days(snapshot["recency_days"])) / DAYS_PER_WEEK,
-            "T": observed_days / DAYS_PER_WEEK,
-        },
-        index=snapshot.index,
-    )
-
-
-@contextlib.contextmanager
-def _quiet_lifetimes() -> Iterator[None]:
-    """lifetimes overflows inside its optimiser's trial steps and prints the optimiser's state
-    when a fit fails; both are handled by the caller, so neither reaches the user."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
-def fit_bgnbd(summary: pd.DataFrame) -> BetaGeoFitter:
-    """BG/NBD by maximum likelihood; if that fails to converge, with the smallest L2 penalty that does."""
-    buyers = summary.dropna()
-    for penalizer in BGNBD_PENALIZERS:
-        fitter = BetaGeoFitter(penalizer_coef=penalizer)
-        try:
-            with _quiet_lifetimes():
-                return fitter.fit(buyers["frequency"], buyers["recency"], buyers["T"])
-        except ConvergenceError:
-            continue
-    raise ConvergenceError(f"BG/NBD did not converge with any penalizer in {BGNBD_PENALIZERS}")
-
-
 def bgnbd_expected_purchases(snapshot: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """Expected purchases in the horizon per customer (0 for a customer without a purchase yet)."""
-    summary = btyd_summary(snapshot)
-    fitter = fit_bgnbd(summary)
-    with _quiet_lifetimes():
-        expected = fitter.conditional_expected_number_of_purchases_up_to_time(
-            horizon_days / DAYS_PER_WEEK, summary["frequency"], summary["recency"], summary["T"]
-        )
-    return np.nan_to_num(np.asarray(expected, dtype=float), nan=0.0)
+    """Expected purchases in the horizon per customer, BG/NBD fitted on the snapshot's own history."""
+    return Btyd.fit(snapshot, spend=False).expected_purchases(snapshot, horizon_days)
 
 
 PROBABILITIES = ("rfm_cells",)  # the baselines whose scores are churn probabilities (the others only rank)
@@ -125,4 +72,12 @@ def baseline_scores(training: pd.DataFrame, evaluation: pd.DataFrame, horizon_da
         "recency": recency_scores(evaluation),
         "rfm_cells": RfmCellRates(training)(evaluation),
         "bgnbd": -bgnbd_expected_purchases(evaluation, horizon_days),
+    }
+
+
+def value_baseline_scores(evaluation: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
+    """Each BTYD model's expected spend in the horizon for the evaluation rows."""
+    return {
+        "bgnbd_gg": Btyd.fit(evaluation, "bgnbd").expected_spend(evaluation, horizon_days),
+        "pnbd_gg": Btyd.fit(evaluation, "pareto_nbd").expected_spend(evaluation, horizon_days),
     }

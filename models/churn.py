@@ -1,13 +1,8 @@
 """The churn classifier: which customers of a snapshot will not buy within the horizon.
 
-One procedure, used alike for every backtest fold and for the model that is shipped:
-1. validate by time: validate on the latest cutoff (or the latest few, pooled, where churners
-   are rare) and fit on the cutoffs whose label windows closed by the first of them (never a
-   random split across time);
-2. tune LightGBM with Optuna on that split (models/tuning.py);
-3. calibrate: map the tuned model's probabilities on the validation cutoff, a time slice it
-   never saw, to the observed churn rate (models/calibration.py); no class reweighting;
-4. refit with the tuned parameters and rounds on every labelled snapshot.
+Split by time, tune and refit as every model here is (models/training.py); then calibrate:
+map the tuned model's probabilities on the validation cutoffs, a time slice it never saw, to
+the observed churn rate (models/calibration.py). No class reweighting.
 """
 
 from __future__ import annotations
@@ -20,40 +15,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from features.snapshots import LABEL_COLUMNS
 from models.calibration import Calibrator, Method, fit_calibrator
-from models.tuning import tune
+from models.training import FitReport, TrainingSettings, model_inputs, tune_and_refit
+from models.tuning import suggest_lightgbm
 
-KEY_COLUMNS = ("customer_id", "cutoff")
 TARGET = "churned"
-
-# What the pipeline relies on, whatever params.yaml tunes: the objective, and the same model for the same data.
-FIXED_LIGHTGBM = {"objective": "binary", "verbose": -1, "deterministic": True, "force_row_wise": True}
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """How to fit: the starting LightGBM parameters, the search budget and the calibration."""
-
-    lightgbm: dict
-    seed: int = 42
-    num_threads: int = 2
-    max_rounds: int = 1000
-    early_stopping_rounds: int = 50
-    n_trials: int = 30
-    timeout_seconds: float | None = None
-    validation_cutoffs: int = 1
-    calibration: Method = "sigmoid"
-
-    def base_params(self) -> dict:
-        return self.lightgbm | FIXED_LIGHTGBM | {"seed": self.seed, "num_threads": self.num_threads}
-
-
-@dataclass(frozen=True)
-class TimeSplit:
-    fit: pd.DataFrame
-    validation: pd.DataFrame
-    validation_cutoffs: tuple[pd.Timestamp, ...]
+OBJECTIVE = {"objective": "binary", "metric": "binary_logloss"}
 
 
 @dataclass(frozen=True)
@@ -79,62 +46,8 @@ class ChurnModel:
         return pd.DataFrame(values[:, :-1], columns=self.features, index=snapshot.index)
 
 
-@dataclass(frozen=True)
-class FitReport:
-    """What the procedure chose and saw: for the run's log and metrics."""
-
-    params: dict
-    boosting_rounds: int
-    validation_cutoffs: tuple[pd.Timestamp, ...]
-    fit_rows: int
-    validation_rows: int
-    refit_rows: int
-    validation_log_loss: float
-    trials: int
-
-
-def feature_columns(snapshot: pd.DataFrame) -> list[str]:
-    excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS)
-    return [column for column in snapshot.columns if column not in excluded]
-
-
-def split_by_time(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int = 1) -> TimeSplit:
-    """Validate on the latest `validation_cutoffs` cutoffs; fit on those whose label window closed by the first."""
-    cutoffs = [pd.Timestamp(cutoff) for cutoff in sorted(labelled["cutoff"].unique())]
-    if len(cutoffs) <= validation_cutoffs:
-        raise ValueError(f"{len(cutoffs)} labelled cutoffs: too few to validate on {validation_cutoffs} and fit on earlier ones")
-    validation = tuple(cutoffs[-validation_cutoffs:])
-    fit = labelled[labelled["cutoff"] <= validation[0] - pd.Timedelta(days=horizon_days)]
-    if fit.empty:
-        raise ValueError(
-            f"no training cutoff has a label window that ends by the validation cutoff {validation[0]:%Y-%m-%d}: "
-            f"use more cutoffs or a wider spacing (features.training_cutoffs, features.cutoff_spacing_days)"
-        )
-    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"].isin(validation)], validation_cutoffs=validation)
-
-
-def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The feature columns as LightGBM takes them: text (plan, channel, country ...) as categories.
-
-    The booster keeps the training categories and maps scoring data onto them, so a value
-    first seen at scoring time is treated as missing rather than shifting the codes.
-    """
-    inputs = frame[features].copy()
-    for column in features:
-        if not (pd.api.types.is_numeric_dtype(inputs[column]) or pd.api.types.is_bool_dtype(inputs[column])):
-            inputs[column] = inputs[column].astype("category")
-    return inputs
-
-
-def dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    # No pre-filtering: the tuner reuses one Dataset across trials with different min_data_in_leaf.
-    return lgb.Dataset(
-        model_inputs(frame, features),
-        label=frame[TARGET].astype(int),
-        reference=reference,
-        free_raw_data=False,
-        params={"feature_pre_filter": False},
-    )
+def churned(frame: pd.DataFrame) -> np.ndarray:
+    return frame[TARGET].to_numpy(dtype=int)
 
 
 def fit_churn_model(
@@ -143,36 +56,9 @@ def fit_churn_model(
     settings: TrainingSettings,
     study: optuna.Study,
     trial_callbacks: Sequence[Callable] = (),
+    calibration: Method = "sigmoid",
 ) -> tuple[ChurnModel, FitReport]:
-    """The whole procedure of the module docstring, on the labelled snapshots given."""
-    features = feature_columns(labelled)
-    split = split_by_time(labelled, horizon_days, settings.validation_cutoffs)
-    train_set = dataset(split.fit, features)
-    valid_set = dataset(split.validation, features, reference=train_set)
-    tuned = tune(
-        study,
-        train_set,
-        valid_set,
-        settings.base_params(),
-        n_trials=settings.n_trials,
-        timeout_seconds=settings.timeout_seconds,
-        max_rounds=settings.max_rounds,
-        early_stopping_rounds=settings.early_stopping_rounds,
-        callbacks=trial_callbacks,
-    )
-    validated = lgb.train(tuned.params, train_set, num_boost_round=tuned.boosting_rounds)
-    raw_validation = validated.predict(model_inputs(split.validation, features))
-    calibrator = fit_calibrator(raw_validation, split.validation[TARGET].to_numpy(dtype=int), settings.calibration)
-    final = lgb.train(tuned.params, dataset(labelled, features), num_boost_round=tuned.boosting_rounds)
-    report = FitReport(
-        params=tuned.params,
-        boosting_rounds=tuned.boosting_rounds,
-        validation_cutoffs=split.validation_cutoffs,
-        fit_rows=len(split.fit),
-        validation_rows=len(split.validation),
-        refit_rows=len(labelled),
-        validation_log_loss=tuned.validation_log_loss,
-        trials=tuned.trials,
-    )
-    return ChurnModel(final, calibrator), report
-
+    """Tune, calibrate on the validation cutoffs, refit on all labelled snapshots."""
+    fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, suggest_lightgbm, study, trial_callbacks)
+    calibrator = fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration)
+    return ChurnModel(fitted.booster, calibrator), fitted.report

@@ -67,8 +67,8 @@ def precision_recall_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFra
 
 
 def gains_points(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    """Cumulative gains: contacting the top x% by score reaches y% of all positives."""
-    truth = np.asarray(truth, dtype=int)
+    """Cumulative gains: contacting the top x% by score reaches y% of all positives (or of all spend)."""
+    truth = np.asarray(truth, dtype=float)
     reached = np.concatenate([[0], np.cumsum(truth[_ranking(scores)])]) / truth.sum()
     contacted = np.arange(len(truth) + 1) / len(truth)
     return _thin(pd.DataFrame({"contacted_share": contacted, "positives_share": reached}))

@@ -1,9 +1,10 @@
 """Optuna search over LightGBM's parameters, validated by time.
 
 Each trial fits on the earlier cutoffs and stops early on the later validation cutoff; the
-validation log loss (a proper score: it rewards ranking and honest probabilities alike) is
-the objective, and LightGBM's pruning callback stops hopeless trials midway. The params.yaml
-values are always trial 0, so a search never returns something worse than the hand-set start.
+model's own validation loss is the objective (log loss for churn, Tweedie deviance for spend:
+proper scores, rewarding ranking and honest levels alike), and LightGBM's pruning callback
+stops hopeless trials midway. The params.yaml values are always trial 0, so a search never
+returns something worse than the hand-set start.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import optuna
 from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
 
-METRIC = "binary_logloss"
 VALIDATION = "validation"
 ROUNDS_ATTR = "boosting_rounds"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+SearchSpace = Callable[[optuna.Trial], dict]
+
+
 def suggest_lightgbm(trial: optuna.Trial) -> dict:
-    """The search space: the parameters that matter most for tabular churn data."""
+    """The search space: the parameters that matter most for tabular customer data."""
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
@@ -43,7 +46,7 @@ def with_bagging(params: dict) -> dict:
 class TuningResult:
     params: dict
     boosting_rounds: int
-    validation_log_loss: float
+    validation_loss: float
     trials: int
 
 
@@ -64,6 +67,7 @@ def tune(
     train_set: lgb.Dataset,
     valid_set: lgb.Dataset,
     base_params: dict,
+    search_space: SearchSpace = suggest_lightgbm,
     *,
     n_trials: int,
     timeout_seconds: float | None,
@@ -73,24 +77,25 @@ def tune(
 ) -> TuningResult:
     """Run the trials the study still lacks, then return its best parameters and rounds.
 
-    `base_params` holds the fixed parameters and the starting point.
+    `base_params` holds the fixed parameters (its `metric` is the objective) and the starting point.
     """
+    metric = base_params["metric"]
     if not study.trials:
         # Optuna takes the searched names from this and ignores the fixed ones (objective, seed, ...).
         study.enqueue_trial(base_params)
 
     def objective(trial: optuna.Trial) -> float:
-        params = with_bagging(base_params | suggest_lightgbm(trial))
+        params = with_bagging(base_params | search_space(trial))
         booster = lgb.train(
             params,
             train_set,
             num_boost_round=max_rounds,
             valid_sets=[valid_set],
             valid_names=[VALIDATION],
-            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), LightGBMPruningCallback(trial, METRIC, VALIDATION)],
+            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), LightGBMPruningCallback(trial, metric, VALIDATION)],
         )
         trial.set_user_attr(ROUNDS_ATTR, max(1, booster.best_iteration))
-        return float(booster.best_score[VALIDATION][METRIC])
+        return float(booster.best_score[VALIDATION][metric])
 
     finished = sum(trial.state in FINISHED for trial in study.trials)
     if finished < n_trials:

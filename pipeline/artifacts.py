@@ -1,4 +1,4 @@
-"""The churn model on disk: LightGBM's own text format and the calibration as JSON, no pickles."""
+"""The models on disk: LightGBM's own text format and small JSON files beside it, no pickles."""
 
 from __future__ import annotations
 
@@ -9,19 +9,44 @@ import lightgbm as lgb
 
 from models.calibration import Calibrator
 from models.churn import ChurnModel
+from models.clv import ClvModel
 from pipeline import io
 
 BOOSTER = "booster.txt"
 CALIBRATION = "calibration.json"
+CLV_SETTINGS = "clv.json"
+
+
+def _save_booster(booster: lgb.Booster, directory: Path) -> None:
+    with io.atomic_path(directory / BOOSTER) as tmp:
+        booster.save_model(tmp)
+
+
+def _load_booster(directory: Path) -> lgb.Booster:
+    return lgb.Booster(model_file=str(directory / BOOSTER))
 
 
 def save_churn_model(model: ChurnModel, directory: Path) -> None:
-    with io.atomic_path(directory / BOOSTER) as tmp:
-        model.booster.save_model(tmp)
+    _save_booster(model.booster, directory)
     io.write_json(model.calibrator.to_dict(), directory / CALIBRATION)
 
 
 def load_churn_model(directory: str | Path) -> ChurnModel:
     directory = Path(directory)
     calibration = json.loads((directory / CALIBRATION).read_text(encoding="utf-8"))
-    return ChurnModel(lgb.Booster(model_file=str(directory / BOOSTER)), Calibrator.from_dict(calibration))
+    return ChurnModel(_load_booster(directory), Calibrator.from_dict(calibration))
+
+
+def save_clv_model(model: ClvModel, directory: Path) -> None:
+    _save_booster(model.booster, directory)
+    io.write_json({"horizon_days": model.horizon_days}, directory / CLV_SETTINGS)
+
+
+def load_clv_model(directory: str | Path) -> ClvModel:
+    directory = Path(directory)
+    settings = json.loads((directory / CLV_SETTINGS).read_text(encoding="utf-8"))
+    return ClvModel(_load_booster(directory), int(settings["horizon_days"]))
+
+
+# The MLflow artifact name of each model directory, and how to read it back.
+LOADERS = {"churn_model": load_churn_model, "clv_model": load_clv_model}

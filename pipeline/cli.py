@@ -64,6 +64,18 @@ def train(params: Path = ParamsOption) -> None:
               f"top-decile lift {lift['mean']:.2f}{brier}", file=sys.stderr)
 
 
+@app.command("train-clv")
+def train_clv(params: Path = ParamsOption) -> None:
+    """Backtest, tune, log and register the customer-value (spend) model."""
+    from pipeline import train_clv as stage
+
+    metrics = _stage(stage.run, params)
+    for method, summary in metrics["backtest"].items():
+        gini, top, ratio = summary["normalised_gini"], summary["top_decile_share"], summary["total_ratio"]
+        print(f"train-clv: backtest {method:<9} normalised Gini {gini['mean']:.3f} ± {gini['sd']:.3f}, "
+              f"top-decile share {top['mean']:.3f}, total predicted/actual {ratio['mean']:.2f}", file=sys.stderr)
+
+
 @app.command()
 def score(params: Path = ParamsOption) -> None:
     """Score every current customer into outputs/scored_customers.csv."""

@@ -111,6 +111,15 @@ class TrainParams(Strict):
     lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
+class ClvParams(Strict):
+    """The value model; its search budget, seed and backtest are the `train` section's."""
+
+    lifetime_months: int = Field(default=12, ge=1)
+    annual_discount_rate: float = Field(default=0.10, ge=0)
+    btyd_features: bool = False
+    lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
 class ScoreParams(Strict):
     as_of: dt.date | None = None
     horizon_days: int = Field(default=90, ge=1)
@@ -124,6 +133,7 @@ class Params(Strict):
     data: DataParams
     features: FeaturesParams = FeaturesParams()
     train: TrainParams = TrainParams()
+    clv: ClvParams = ClvParams()
     score: ScoreParams = ScoreParams()
     tracking: TrackingParams = TrackingParams()
 
@@ -159,13 +169,17 @@ TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
 SCORING_SNAPSHOT = FEATURES / "scoring.parquet"
 MODEL_DIR = Path("data/models")
 CHURN_MODEL = MODEL_DIR / "churn"
+CLV_MODEL = MODEL_DIR / "clv"
 STUDIES = Path("data/studies")
 CHURN_BACKTEST = Path("data/evaluation/churn_backtest.parquet")
+CLV_BACKTEST = Path("data/evaluation/clv_backtest.parquet")
 METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 FEATURES_METRICS = METRICS / "features.json"
 CHURN_METRICS = METRICS / "churn.json"
+CLV_METRICS = METRICS / "clv.json"
 CHURN_PLOTS = Path("reports/plots/churn")
+CLV_PLOTS = Path("reports/plots/clv")
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 

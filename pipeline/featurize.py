@@ -60,6 +60,19 @@ def load_sources(con: ibis.BaseBackend) -> Sources:
     )
 
 
+def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
+    """Ingest a `data` section straight into an in-memory DuckDB: for benchmarks and notebooks."""
+    from pipeline.ingest import ingest_source
+
+    con = ibis.duckdb.connect(threads=threads)
+    tables = {}
+    for name in ("transactions", "events", "subscriptions", "customers"):
+        source = getattr(data, name)
+        if source is not None:
+            tables[name] = con.create_table(name, ingest_source(name, source).clean)
+    return Sources.reading_event_types(**tables)
+
+
 def run(params: config.Params) -> dict:
     con = connect(params.features)
     sources = load_sources(con)

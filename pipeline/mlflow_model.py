@@ -1,7 +1,7 @@
-"""The churn pyfunc as an MLflow 'model from code': MLflow stores this file with the model and runs it on load."""
+"""The pyfunc as an MLflow 'model from code': MLflow stores this file with the model and runs it on load."""
 
 import mlflow
 
-from pipeline.tracking import ChurnPyfunc
+from pipeline.tracking import SnapshotModelPyfunc
 
-mlflow.models.set_model(ChurnPyfunc())
+mlflow.models.set_model(SnapshotModelPyfunc())

@@ -1,4 +1,4 @@
-"""MLflow at the edge: runs, figures, and the churn model as a registered pyfunc."""
+"""MLflow at the edge: runs, figures, and the models as registered pyfuncs."""
 
 from __future__ import annotations
 
@@ -17,41 +17,45 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from pipeline.artifacts import load_churn_model
+from pipeline.artifacts import LOADERS
 
-REGISTERED_CHURN_MODEL = "churn"
 NEW_MODEL_ALIAS = "challenger"
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):
-    """The calibrated churn model behind a pyfunc, so text features (plan, country, ...) are taken as text.
+class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):
+    """A churn or CLV model behind a pyfunc: a snapshot's rows in, one prediction per row out.
 
-    The bare LightGBM flavour would need pandas categories, which JSON serving input cannot carry,
-    and would skip the calibration.
+    Text features (plan, country, ...) are taken as text: the bare LightGBM flavour would need
+    pandas categories, which JSON serving input cannot carry, and would skip the churn calibration.
     """
 
     def load_context(self, context) -> None:
-        self.model = load_churn_model(context.artifacts["churn_model"])
+        [(artifact, directory)] = context.artifacts.items()
+        self.model = LOADERS[artifact](directory)
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         return self.model.predict(model_input)
 
 
-def log_and_register_churn_model(model_dir: Path, example: pd.DataFrame, probabilities) -> int:
-    """Log the saved model to the active run, register it as `churn` and point `challenger` at it."""
+ChurnPyfunc = SnapshotModelPyfunc  # the name that churn models registered before the CLV model load by
+
+
+def log_and_register_model(registered_name: str, model_dir: Path, example: pd.DataFrame, predictions) -> int:
+    """Log the saved model to the active run, register it as `registered_name`, point `challenger` at it."""
+    artifact = f"{registered_name}_model"
     with warnings.catch_warnings():
         # MLflow warns that integer columns cannot hold missing values; LightGBM takes them either way.
         warnings.simplefilter("ignore", UserWarning)
         info = mlflow.pyfunc.log_model(
-            name="churn_model",
+            name=artifact,
             python_model=str(Path(__file__).with_name("mlflow_model.py")),
-            artifacts={"churn_model": str(model_dir)},
-            signature=infer_signature(example, probabilities),
+            artifacts={artifact: str(model_dir)},
+            signature=infer_signature(example, predictions),
             input_example=example,
-            registered_model_name=REGISTERED_CHURN_MODEL,
+            registered_model_name=registered_name,
         )
     version = int(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(REGISTERED_CHURN_MODEL, NEW_MODEL_ALIAS, version)
+    MlflowClient().set_registered_model_alias(registered_name, NEW_MODEL_ALIAS, version)
     return version
 
 

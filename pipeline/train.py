@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 import mlflow
 import optuna
@@ -18,88 +19,106 @@ import pandas as pd
 from optuna_integration import MLflowCallback
 
 from models import backtest, churn
+from models.training import FitReport, TrainingSettings
 from models.tuning import new_study
 from pipeline import artifacts, config, io, tracking
 
 SHAP_ROWS = 2000  # enough for a stable mean |SHAP| per feature, quick on any data size
 
 
-def settings(params: config.TrainParams) -> churn.TrainingSettings:
-    return churn.TrainingSettings(
-        lightgbm=dict(params.lightgbm),
+def settings(params: config.TrainParams, lightgbm: dict | None = None) -> TrainingSettings:
+    """The search settings of the `train` section, starting from `lightgbm` (default: the section's own)."""
+    return TrainingSettings(
+        lightgbm=dict(params.lightgbm if lightgbm is None else lightgbm),
         seed=params.seed,
         num_threads=params.num_threads,
         max_rounds=params.max_rounds,
         early_stopping_rounds=params.early_stopping_rounds,
         n_trials=params.n_trials,
         timeout_seconds=params.timeout_seconds,
-        calibration=params.calibration,
         validation_cutoffs=params.validation_cutoffs,
     )
 
 
-def fingerprint(params: config.Params) -> str:
+def fingerprint(*sections) -> str:
+    """The training data and the params sections given: a study reused only when all are unchanged."""
     digest = hashlib.sha256(config.TRAINING_SNAPSHOTS.read_bytes())
-    digest.update(json.dumps([params.train.model_dump(), params.score.horizon_days], sort_keys=True, default=str).encode())
+    digest.update(json.dumps(sections, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:12]
 
 
-def _fit(labelled: pd.DataFrame, name: str, params: config.Params, study_prefix: str):
-    """The churn procedure in a nested run named `name`, its trials nested below it."""
-    storage = f"sqlite:///{(config.STUDIES / 'churn.db').as_posix()}"
-    study = new_study(f"{study_prefix}-{name}", storage, params.train.seed)
-    trial_logger = MLflowCallback(metric_name="validation_log_loss", create_experiment=False, mlflow_kwargs={"nested": True})
+def fit_in_nested_run(name: str, study_name: str, seed: int, loss_name: str, fit: Callable[[optuna.Study, list], tuple]):
+    """`fit(study, trial_callbacks)` in a nested run named `name`, its Optuna trials nested below it."""
+    config.STUDIES.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{(config.STUDIES / 'studies.db').as_posix()}"
+    study = new_study(study_name, storage, seed)
+    trial_logger = MLflowCallback(metric_name=loss_name, create_experiment=False, mlflow_kwargs={"nested": True})
     with mlflow.start_run(run_name=name, nested=True):
-        model, report = churn.fit_churn_model(labelled, params.score.horizon_days, settings(params.train), study, [trial_logger])
+        model, report = fit(study, [trial_logger])
         mlflow.log_params({f"tuned.{key}": value for key, value in report.params.items()})
-        mlflow.log_metrics({"validation_log_loss": report.validation_log_loss, "boosting_rounds": report.boosting_rounds})
+        mlflow.log_metrics({loss_name: report.validation_loss, "boosting_rounds": report.boosting_rounds})
     return model, report
+
+
+def final_summary(report: FitReport, features: int) -> dict:
+    return {
+        "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
+        "validation_loss": report.validation_loss,
+        "boosting_rounds": report.boosting_rounds,
+        "features": features,
+        "refit_rows": report.refit_rows,
+        "trials": report.trials,
+    }
+
+
+def write_curves(curves: dict[str, dict[str, pd.DataFrame]], directory) -> None:
+    for kind, lines in curves.items():
+        for method, points in lines.items():
+            io.write_csv(points, directory / kind / f"{method}.csv", float_format="%.6g")
+
+
+def start_tracking(params: config.Params) -> None:
+    mlflow.set_tracking_uri(config.tracking_uri())
+    mlflow.set_experiment(params.tracking.experiment)
 
 
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
     folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
-    config.STUDIES.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    mlflow.set_tracking_uri(config.tracking_uri())
-    mlflow.set_experiment(params.tracking.experiment)
-    prefix = f"churn-{fingerprint(params)}"
+    start_tracking(params)
+    prefix = f"churn-{fingerprint(params.train.model_dump(), horizon)}"
+
+    def fit(labelled: pd.DataFrame, name: str):
+        return fit_in_nested_run(
+            name, f"{prefix}-{name}", params.train.seed, "validation_log_loss",
+            lambda study, callbacks: churn.fit_churn_model(labelled, horizon, settings(params.train), study, callbacks, params.train.calibration),
+        )
 
     with mlflow.start_run(run_name="train"):
-        scores = []
-        for fold in folds:
-            model, _ = _fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}", params, prefix)
-            scores.append(backtest.fold_scores(fold, model, horizon))
-        scores = pd.concat(scores, ignore_index=True)
-        model, report = _fit(training, "final", params, prefix)
+        scores = pd.concat(
+            [backtest.fold_scores(fold, fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0], horizon) for fold in folds],
+            ignore_index=True,
+        )
+        model, report = fit(training, "final")
 
         per_fold = backtest.fold_metrics(scores)
         metrics = {
             "backtest": backtest.summary(per_fold),
             "folds": per_fold,
-            "final": {
-                "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
-                "validation_log_loss": report.validation_log_loss,
-                "boosting_rounds": report.boosting_rounds,
-                "features": len(model.features),
-                "refit_rows": report.refit_rows,
-                "trials": report.trials,
-                "calibration": params.train.calibration,
-            },
+            "final": final_summary(report, len(model.features)) | {"calibration": params.train.calibration},
         }
         artifacts.save_churn_model(model, config.CHURN_MODEL)
         io.write_parquet(scores, config.CHURN_BACKTEST)
         io.write_json(metrics, config.CHURN_METRICS)
         curves = backtest.curves(scores)
-        for kind, lines in curves.items():
-            for method, points in lines.items():
-                io.write_csv(points, config.CHURN_PLOTS / kind / f"{method}.csv", float_format="%.6g")
+        write_curves(curves, config.CHURN_PLOTS)
         _log_run(params, metrics, report, model, training, curves)
     return metrics
 
 
-def _log_run(params: config.Params, metrics: dict, report: churn.FitReport, model: churn.ChurnModel, training: pd.DataFrame, curves) -> None:
+def _log_run(params: config.Params, metrics: dict, report: FitReport, model: churn.ChurnModel, training: pd.DataFrame, curves) -> None:
     mlflow.log_params(
         {
             "horizon_days": params.score.horizon_days,
@@ -112,19 +131,28 @@ def _log_run(params: config.Params, metrics: dict, report: churn.FitReport, mode
             **{f"tuned.{key}": value for key, value in report.params.items()},
         }
     )
-    for method, summary in metrics["backtest"].items():
-        mlflow.log_metrics({f"backtest.{method}.{name}.{stat}": value for name, stats in summary.items() for stat, value in stats.items()})
-    mlflow.log_dict(metrics, "metrics/churn.json")
+    log_backtest(metrics, "churn")
     mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
     tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.CURVES.items()})
 
+    log_explained_model("churn", config.CHURN_MODEL, model, training, "log-odds")
+
+
+def log_backtest(metrics: dict, name: str) -> None:
+    for method, summary in metrics["backtest"].items():
+        mlflow.log_metrics({f"backtest.{method}.{metric}.{stat}": value for metric, stats in summary.items() for stat, value in stats.items()})
+    mlflow.log_dict(metrics, f"metrics/{name}.json")
+
+
+def log_explained_model(registered_name: str, model_dir, model, training: pd.DataFrame, shap_units: str) -> None:
+    """Feature importance, a SHAP summary on the latest labelled cutoff, and the registered model."""
     importance = pd.Series(model.booster.feature_importance("gain"), index=model.features, name="gain")
     mlflow.log_text(importance.sort_values(ascending=False).to_csv(), "feature_importance.csv")
-    latest = training[training["cutoff"] == training["cutoff"].max()]
-    shap = model.contributions(latest.head(SHAP_ROWS)).abs().mean().rename("mean_abs_shap")
+    latest = training[training["cutoff"] == training["cutoff"].max()].head(SHAP_ROWS)
+    shap = model.contributions(latest).abs().mean().rename("mean_abs_shap")
     mlflow.log_text(shap.sort_values(ascending=False).to_csv(), "shap_summary.csv")
-    tracking.log_bar_chart(shap.nlargest(20), "mean |SHAP| (log-odds), latest labelled cutoff", "shap_summary.png")
+    tracking.log_bar_chart(shap.nlargest(20), f"mean |SHAP| ({shap_units}), latest labelled cutoff", "shap_summary.png")
 
-    example = training[model.features].head(5)
-    version = tracking.log_and_register_churn_model(config.CHURN_MODEL, example, model.predict(example))
+    example = training.head(5)
+    version = tracking.log_and_register_model(registered_name, model_dir, example[model.features], model.predict(example))
     mlflow.set_tag("registered_version", version)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from models import backtest
-from tests.models.test_churn import synthetic_snapshots
+from tests.models.test_training import synthetic_snapshots
 
 
 def test_folds_are_the_latest_cutoffs_with_a_usable_history():

@@ -1,59 +1,14 @@
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-
-import ibis
-import lifetimes
-from lifetimes import GammaGammaFitter
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.rfm import rfm_features
-from models.baselines import RfmCellRates, bgnbd_expected_purchases, btyd_summary, fit_bgnbd, recency_scores
+from models.baselines import RfmCellRates, bgnbd_expected_purchases, recency_scores
 
 
-def cdnow_sample_features() -> pd.DataFrame:
-    """The pipeline's own features at the end of the CDNOW 1/10 sample's 39-week calibration period."""
-    raw = pd.read_csv(Path(lifetimes.__file__).parent / "datasets" / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["master_id", "customer_id", "date", "cds", "amount"], dtype=str)
-    transactions = pd.DataFrame({
-        "customer_id": raw["customer_id"].astype("string"),
-        "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[us]"),
-        "order_id": raw.index.astype(str).astype("string"),
-        "product": pd.Series(pd.NA, index=raw.index, dtype="string"),
-        "quantity": raw["cds"].astype(float),
-        "amount": raw["amount"].astype(float),
-        "is_return": False,
-    })
-    con = ibis.duckdb.connect()
-    return con.to_pandas(rfm_features(con.create_table("transactions", transactions), dt.datetime(1997, 10, 1), [30]))
-
-
-def test_bgnbd_on_the_cdnow_sample_matches_fader_hardie_lee():
-    features = cdnow_sample_features()
-    assert len(features) == 2357
-    params = fit_bgnbd(btyd_summary(features)).params_
-    # Fader, Hardie & Lee (2005), "Counting your customers the easy way", table 1.
-    assert params["r"] == pytest.approx(0.243, abs=0.001)
-    assert params["alpha"] == pytest.approx(4.414, abs=0.001)
-    assert params["a"] == pytest.approx(0.793, abs=0.001)
-    assert params["b"] == pytest.approx(2.426, abs=0.001)
-
-
-def test_gamma_gamma_on_the_pipelines_spend_feature_matches_fader_hardie():
-    features = cdnow_sample_features()
-    repeat = features[features["purchase_days"] > 1]
-    params = GammaGammaFitter().fit(repeat["purchase_days"] - 1, repeat["mean_repeat_day_spend"]).params_
-    # Fader & Hardie (2013), "The Gamma-Gamma model of monetary value", on the same sample.
-    assert params["p"] == pytest.approx(6.25, abs=0.01)
-    assert params["q"] == pytest.approx(3.74, abs=0.01)
-    assert params["v"] == pytest.approx(15.44, abs=0.01)
-
-
-def test_bgnbd_expects_fewer_purchases_from_customers_gone_quiet():
-    features = cdnow_sample_features()
+def test_bgnbd_expects_fewer_purchases_from_customers_gone_quiet(cdnow_sample):
+    features = cdnow_sample
     expected = bgnbd_expected_purchases(features, horizon_days=273)
     frequent = features["purchase_days"] >= 5
     assert np.isfinite(expected).all() and (expected >= 0).all()

@@ -9,49 +9,13 @@ import pytest
 
 from models import backtest, churn
 from models.metrics import classification_metrics
+from models.training import TrainingSettings
 from models.tuning import new_study
-from tests.models.conftest import HORIZON_DAYS
-
-QUICK = churn.TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 7}, n_trials=4, max_rounds=200, early_stopping_rounds=20)
+from tests.models.conftest import HORIZON_DAYS, QUICK
 
 
-def fit(labelled: pd.DataFrame, settings: churn.TrainingSettings = QUICK, study: optuna.Study | None = None):
+def fit(labelled: pd.DataFrame, settings: TrainingSettings = QUICK, study: optuna.Study | None = None):
     return churn.fit_churn_model(labelled, HORIZON_DAYS, settings, study or new_study("test", None, settings.seed))
-
-
-def synthetic_snapshots(cutoffs: list[str], customers: int = 50) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {"customer_id": f"c{i}", "cutoff": pd.Timestamp(cutoff), "recency_days": float(i), "orders": 1,
-             "future_orders": 0, "future_spend": 0.0, "days_to_next_purchase": np.nan, "churned": bool(i % 2)}
-            for cutoff in cutoffs for i in range(customers)
-        ]
-    )
-
-
-def test_features_exclude_keys_and_every_label():
-    assert churn.feature_columns(synthetic_snapshots(["2021-01-01"])) == ["recency_days", "orders"]
-
-
-def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation():
-    frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"])
-    split = churn.split_by_time(frame, horizon_days=59)
-    assert split.validation_cutoffs == (pd.Timestamp("2021-04-01"),)
-    assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")]
-    assert (split.validation["cutoff"] == pd.Timestamp("2021-04-01")).all()
-
-
-def test_pooled_validation_fits_only_before_the_first_validation_cutoffs_labels_closed():
-    frame = synthetic_snapshots([f"2021-{month:02d}-01" for month in range(1, 7)])
-    split = churn.split_by_time(frame, horizon_days=59, validation_cutoffs=2)
-    assert split.validation_cutoffs == (pd.Timestamp("2021-05-01"), pd.Timestamp("2021-06-01"))
-    assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp(f"2021-{month:02d}-01") for month in (1, 2, 3)]
-    assert len(split.validation) == 2 * 50
-
-
-def test_time_split_refuses_when_no_label_window_has_closed():
-    with pytest.raises(ValueError, match="no training cutoff"):
-        churn.split_by_time(synthetic_snapshots(["2021-01-01", "2021-02-01"]), horizon_days=90)
 
 
 def test_tuning_on_a_real_slice_beats_recency(retail_training):

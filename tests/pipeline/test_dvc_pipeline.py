@@ -43,11 +43,18 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
 
     scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
     scoring = pd.read_parquet(project / "data/features/scoring.parquet")
-    assert list(scored.columns) == ["customer_id", "as_of", "churn_probability", "recency_days", "orders", "net_spend"]
+    assert list(scored.columns) == [
+        "customer_id", "as_of", "churn_probability", "expected_purchases", "probability_of_purchase",
+        "expected_next_purchase_date", "predicted_spend", "predicted_clv", "recency_days", "orders", "net_spend",
+    ]
     assert sorted(scored["customer_id"]) == sorted(scoring["customer_id"])
     assert scored["customer_id"].is_unique and scored["churn_probability"].between(0, 1).all()
     assert (scored["as_of"] == "2011-12-10").all()
     assert scored["churn_probability"].is_monotonic_decreasing
+    assert (scored[["expected_purchases", "predicted_spend", "predicted_clv"]] >= 0).all().all()
+    assert (scored["predicted_clv"] >= scored["predicted_spend"]).all()
+    next_dates = pd.to_datetime(scored["expected_next_purchase_date"].dropna())
+    assert len(next_dates) > 0 and (next_dates > pd.Timestamp("2011-12-10")).all()
 
     churn = json.loads((project / "reports/metrics/churn.json").read_text())
     assert len(churn["folds"]) == 3
@@ -58,7 +65,9 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("churn")
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    parents = {run.info.run_name: run for run in runs if "mlflow.parentRunId" not in run.data.tags}
+    assert set(parents) == {"train", "train_clv"}
+    parent = parents["train"]
     children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(children) == {*(f"backtest-{cutoff}" for cutoff in churn["folds"]), "final"}
     for child in children.values():
@@ -76,19 +85,35 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     by_id = scored.set_index("customer_id")["churn_probability"]
     assert served.predict(scoring.head(20)).round(4).tolist() == by_id[scoring["customer_id"].head(20)].tolist()
 
+    value = json.loads((project / "reports/metrics/clv.json").read_text())
+    assert list(value["folds"]) == list(churn["folds"])  # the same folds as the churn backtest
+    assert set(value["backtest"]) == {"model", "bgnbd_gg", "pnbd_gg"}
+    assert {"normalised_gini", "top_decile_share", "top_decile_share_perfect", "spearman", "mae", "total_ratio"} <= set(value["backtest"]["model"])
+    clv_run = parents["train_clv"]
+    assert client.get_model_version_by_alias("clv", "challenger").run_id == clv_run.info.run_id
+    assert clv_run.data.metrics["backtest.model.normalised_gini.mean"] == pytest.approx(value["backtest"]["model"]["normalised_gini"]["mean"])
+    served_value = mlflow.pyfunc.load_model("models:/clv@challenger")
+    spend = scored.set_index("customer_id")["predicted_spend"]
+    assert served_value.predict(scoring.head(20)).round(2).tolist() == spend[scoring["customer_id"].head(20)].tolist()
+
     plots = json.loads(run_in(project, "dvc", "plots", "show", "--json").stdout)
-    assert {"ROC", "Precision-recall", "Cumulative gains", "Calibration"} == set(plots["data"])
+    assert set(plots["data"]) == {
+        "ROC", "Precision-recall", "Cumulative gains", "Calibration",
+        "Customer value, cumulative gains", "Customer value by decile of prediction, predicted and actual",
+    }
 
     first = (project / SCORED).read_bytes()
     assert "up to date" in run_in(project, "dvc", "repro").stdout
     run_in(project, "dvc", "repro", "--force")
     assert (project / SCORED).read_bytes() == first
 
-    # Stages declare exactly their params: a model param changes the model, not the features.
-    update_params(project, {"train.seed": 7})
-    assert set(json.loads(run_in(project, "dvc", "status", "--json").stdout)) == {"train"}
+    # Stages declare exactly their params: a model param changes the model, not the features;
+    # calibration is the churn model's alone, the search settings both models'.
     experiment_run = run_in(project, "dvc", "exp", "run", "-S", "train.calibration=isotonic")
-    assert "Running stage 'features'" not in experiment_run.stdout and "Running stage 'train'" in experiment_run.stdout
+    assert "Running stage 'train'" in experiment_run.stdout
+    assert "Running stage 'features'" not in experiment_run.stdout and "Running stage 'train_clv'" not in experiment_run.stdout
+    update_params(project, {"train.seed": 7})
+    assert set(json.loads(run_in(project, "dvc", "status", "--json").stdout)) == {"train", "train_clv"}
 
 
 def test_a_missing_column_stops_the_run_naming_file_and_column(project):
@@ -115,6 +140,7 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
     features = json.loads((project / "reports/metrics/features.json").read_text())
     assert len(scored) == features["scoring_customers"] > 1000
     assert scored["churn_probability"].between(0, 1).all()
+    assert scored[["expected_purchases", "predicted_spend", "predicted_clv"]].notna().all().all()
     if name == "churnsim":
         ingest = json.loads((project / "reports/metrics/ingest.json").read_text())
         assert set(ingest) == {"transactions", "events", "subscriptions", "customers"}

@@ -1,0 +1,157 @@
+"""What every model of the pipeline does alike: split by time, tune LightGBM, refit on all.
+
+1. validate by time: validate on the latest cutoff (or the latest few, pooled, where the
+   outcome is rare) and fit on the cutoffs whose label windows closed by the first of them
+   (never a random split across time);
+2. tune LightGBM with Optuna on that split (models/tuning.py);
+3. keep the tuned model's predictions on the validation cutoffs, a time slice it never saw
+   (the churn model calibrates on them);
+4. refit with the tuned parameters and rounds on every labelled snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+import pandas as pd
+
+from features.snapshots import LABEL_COLUMNS
+from models.tuning import SearchSpace, tune
+
+KEY_COLUMNS = ("customer_id", "cutoff")
+
+# What the pipeline relies on, whatever params.yaml tunes: the same model for the same data.
+REPRODUCIBLE = {"verbose": -1, "deterministic": True, "force_row_wise": True}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to fit: the starting LightGBM parameters and the search budget."""
+
+    lightgbm: dict
+    seed: int = 42
+    num_threads: int = 2
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    n_trials: int = 30
+    timeout_seconds: float | None = None
+    validation_cutoffs: int = 1
+
+    def base_params(self, objective: dict) -> dict:
+        """`objective` (LightGBM's objective and metric) over the starting parameters."""
+        return self.lightgbm | REPRODUCIBLE | objective | {"seed": self.seed, "num_threads": self.num_threads}
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    validation_cutoffs: tuple[pd.Timestamp, ...]
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What the procedure chose and saw: for the run's log and metrics."""
+
+    params: dict
+    boosting_rounds: int
+    validation_cutoffs: tuple[pd.Timestamp, ...]
+    fit_rows: int
+    validation_rows: int
+    refit_rows: int
+    validation_loss: float
+    trials: int
+
+
+@dataclass(frozen=True)
+class TunedFit:
+    booster: lgb.Booster  # refitted on every labelled snapshot
+    split: TimeSplit
+    validation_predictions: np.ndarray  # of the booster fitted on split.fit only
+    report: FitReport
+
+
+def feature_columns(snapshot: pd.DataFrame) -> list[str]:
+    excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS)
+    return [column for column in snapshot.columns if column not in excluded]
+
+
+def split_by_time(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int = 1) -> TimeSplit:
+    """Validate on the latest `validation_cutoffs` cutoffs; fit on those whose label window closed by the first."""
+    cutoffs = [pd.Timestamp(cutoff) for cutoff in sorted(labelled["cutoff"].unique())]
+    if len(cutoffs) <= validation_cutoffs:
+        raise ValueError(f"{len(cutoffs)} labelled cutoffs: too few to validate on {validation_cutoffs} and fit on earlier ones")
+    validation = tuple(cutoffs[-validation_cutoffs:])
+    fit = labelled[labelled["cutoff"] <= validation[0] - pd.Timedelta(days=horizon_days)]
+    if fit.empty:
+        raise ValueError(
+            f"no training cutoff has a label window that ends by the validation cutoff {validation[0]:%Y-%m-%d}: "
+            f"use more cutoffs or a wider spacing (features.training_cutoffs, features.cutoff_spacing_days)"
+        )
+    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"].isin(validation)], validation_cutoffs=validation)
+
+
+def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature columns as LightGBM takes them: text (plan, channel, country ...) as categories.
+
+    The booster keeps the training categories and maps scoring data onto them, so a value
+    first seen at scoring time is treated as missing rather than shifting the codes.
+    """
+    inputs = frame[features].copy()
+    for column in features:
+        if not (pd.api.types.is_numeric_dtype(inputs[column]) or pd.api.types.is_bool_dtype(inputs[column])):
+            inputs[column] = inputs[column].astype("category")
+    return inputs
+
+
+def dataset(frame: pd.DataFrame, features: list[str], label: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    # No pre-filtering: the tuner reuses one Dataset across trials with different min_data_in_leaf.
+    return lgb.Dataset(
+        model_inputs(frame, features), label=label, reference=reference, free_raw_data=False, params={"feature_pre_filter": False}
+    )
+
+
+def tune_and_refit(
+    labelled: pd.DataFrame,
+    target: Callable[[pd.DataFrame], np.ndarray],
+    horizon_days: int,
+    settings: TrainingSettings,
+    objective: dict,
+    search_space: SearchSpace,
+    study: optuna.Study,
+    trial_callbacks: Sequence[Callable] = (),
+) -> TunedFit:
+    """The procedure of the module docstring; `target` reads the label from a frame of snapshots."""
+    features = feature_columns(labelled)
+    split = split_by_time(labelled, horizon_days, settings.validation_cutoffs)
+    train_set = dataset(split.fit, features, target(split.fit))
+    valid_set = dataset(split.validation, features, target(split.validation), reference=train_set)
+    tuned = tune(
+        study,
+        train_set,
+        valid_set,
+        settings.base_params(objective),
+        search_space,
+        n_trials=settings.n_trials,
+        timeout_seconds=settings.timeout_seconds,
+        max_rounds=settings.max_rounds,
+        early_stopping_rounds=settings.early_stopping_rounds,
+        callbacks=trial_callbacks,
+    )
+    validated = lgb.train(tuned.params, train_set, num_boost_round=tuned.boosting_rounds)
+    final = lgb.train(tuned.params, dataset(labelled, features, target(labelled)), num_boost_round=tuned.boosting_rounds)
+    report = FitReport(
+        params=tuned.params,
+        boosting_rounds=tuned.boosting_rounds,
+        validation_cutoffs=split.validation_cutoffs,
+        fit_rows=len(split.fit),
+        validation_rows=len(split.validation),
+        refit_rows=len(labelled),
+        validation_loss=tuned.validation_loss,
+        trials=tuned.trials,
+    )
+    return TunedFit(final, split, validated.predict(model_inputs(split.validation, features)), report)

@@ -1,0 +1,75 @@
+"""Stage `train_clv`: backtest the spend model on the churn model's folds, fit it, log and register it.
+
+The same procedure and bookkeeping as stage `train` (pipeline/train.py): a parent MLflow run,
+nested runs per fold and per trial, resumable studies, the model registered as `clv` with the
+alias `challenger`. The baselines are BG/NBD and Pareto/NBD, each x Gamma-Gamma.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+
+from models import backtest, clv
+from pipeline import artifacts, config, io, tracking
+from pipeline.train import (
+    fingerprint,
+    final_summary,
+    fit_in_nested_run,
+    log_backtest,
+    log_explained_model,
+    settings,
+    start_tracking,
+    write_curves,
+)
+
+
+def run(params: config.Params) -> dict:
+    training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
+    horizon = params.score.horizon_days
+    folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
+    start_tracking(params)
+    search = settings(params.train, params.clv.lightgbm)
+    prefix = f"clv-{fingerprint(params.train.model_dump(), params.clv.model_dump(), horizon)}"
+
+    def fit(labelled: pd.DataFrame, name: str):
+        return fit_in_nested_run(
+            name, f"{prefix}-{name}", params.train.seed, "validation_tweedie_loss",
+            lambda study, callbacks: clv.fit_clv_model(labelled, horizon, search, study, callbacks, params.clv.btyd_features),
+        )
+
+    with mlflow.start_run(run_name="train_clv"):
+        scores = []
+        for fold in folds:
+            model, _ = fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")
+            scores.append(backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon))
+        scores = pd.concat(scores, ignore_index=True)
+        model, report = fit(training, "final")
+
+        per_fold = backtest.fold_metrics(scores)
+        metrics = {
+            "backtest": backtest.summary(per_fold),
+            "folds": per_fold,
+            "final": final_summary(report, len(model.features)) | {"btyd_features": params.clv.btyd_features},
+        }
+        artifacts.save_clv_model(model, config.CLV_MODEL)
+        io.write_parquet(scores, config.CLV_BACKTEST)
+        io.write_json(metrics, config.CLV_METRICS)
+        curves = backtest.value_curves(scores)
+        write_curves(curves, config.CLV_PLOTS)
+
+        mlflow.log_params(
+            {
+                "horizon_days": horizon,
+                "n_trials": params.train.n_trials,
+                "backtest_folds": params.train.backtest_folds,
+                "btyd_features": params.clv.btyd_features,
+                **{f"tuned.{key}": value for key, value in report.params.items()},
+            }
+        )
+        log_backtest(metrics, "clv")
+        tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.VALUE_CURVES.items()})
+        if params.clv.btyd_features:
+            training = clv.with_btyd_features(training, horizon)
+        log_explained_model("clv", config.CLV_MODEL, model, training, "log spend")
+    return metrics
