@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import optuna
 import pandas as pd
 
 from models.calibration import Calibrator, Method, fit_calibrator
-from models.training import FitReport, TrainingSettings, model_inputs, tune_and_refit
+from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
 from models.tuning import suggest_lightgbm
 
 TARGET = "churned"
@@ -24,26 +23,16 @@ OBJECTIVE = {"objective": "binary", "metric": "binary_logloss"}
 
 
 @dataclass(frozen=True)
-class ChurnModel:
-    """A booster and its calibration: calibrated churn probabilities for a snapshot."""
+class ChurnModel(BoosterModel):
+    """A booster and its calibration: calibrated churn probabilities for a snapshot (SHAP values in log-odds)."""
 
-    booster: lgb.Booster
     calibrator: Calibrator
 
-    @property
-    def features(self) -> list[str]:
-        return self.booster.feature_name()
-
     def raw_probabilities(self, snapshot: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(model_inputs(snapshot, self.features))
+        return self.booster.predict(self.inputs(snapshot))
 
     def predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         return self.calibrator(self.raw_probabilities(snapshot))
-
-    def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values (TreeSHAP, in log-odds) per customer and feature, from LightGBM itself."""
-        values = self.booster.predict(model_inputs(snapshot, self.features), pred_contrib=True)
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=snapshot.index)
 
 
 def churned(frame: pd.DataFrame) -> np.ndarray:

@@ -25,13 +25,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import optuna
 import pandas as pd
 
 from models.btyd import DAYS_PER_MONTH, Btyd
-from models.training import FitReport, TrainingSettings, model_inputs, tune_and_refit
+from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
 from models.tuning import suggest_lightgbm
 
 TARGET = "future_spend"
@@ -64,15 +63,10 @@ def with_btyd_features(snapshots: pd.DataFrame, horizon_days: int) -> pd.DataFra
 
 
 @dataclass(frozen=True)
-class ClvModel:
-    """Predicted spend in the horizon per customer of a snapshot."""
+class ClvModel(BoosterModel):
+    """Predicted spend in the horizon per customer of a snapshot (SHAP values in log spend)."""
 
-    booster: lgb.Booster
     horizon_days: int
-
-    @property
-    def features(self) -> list[str]:
-        return self.booster.feature_name()
 
     @property
     def uses_btyd_features(self) -> bool:
@@ -81,15 +75,10 @@ class ClvModel:
     def inputs(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         if self.uses_btyd_features and not set(BTYD_FEATURES) <= set(snapshot.columns):
             snapshot = with_btyd_features(snapshot, self.horizon_days)
-        return model_inputs(snapshot, self.features)
+        return super().inputs(snapshot)
 
     def predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(self.inputs(snapshot))
-
-    def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values (TreeSHAP, in log spend) per customer and feature."""
-        values = self.booster.predict(self.inputs(snapshot), pred_contrib=True)
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=snapshot.index)
 
 
 def fit_clv_model(

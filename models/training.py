@@ -75,6 +75,25 @@ class TunedFit:
     report: FitReport
 
 
+@dataclass(frozen=True)
+class BoosterModel:
+    """A LightGBM booster that reads snapshot rows: the base of the churn and the value model."""
+
+    booster: lgb.Booster
+
+    @property
+    def features(self) -> list[str]:
+        return self.booster.feature_name()
+
+    def inputs(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        return model_inputs(snapshot, self.features)
+
+    def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values (TreeSHAP, on the booster's raw scale) per customer and feature, from LightGBM itself."""
+        values = self.booster.predict(self.inputs(snapshot), pred_contrib=True)
+        return pd.DataFrame(values[:, :-1], columns=self.features, index=snapshot.index)
+
+
 def feature_columns(snapshot: pd.DataFrame) -> list[str]:
     excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS)
     return [column for column in snapshot.columns if column not in excluded]

@@ -61,21 +61,31 @@ def fit_in_nested_run(name: str, study_name: str, seed: int, loss_name: str, fit
     return model, report
 
 
-def final_summary(report: FitReport, features: int) -> dict:
-    return {
+def backtest_then_fit(training: pd.DataFrame, folds: list[backtest.Fold], fit, score_fold) -> tuple[pd.DataFrame, dict, object, FitReport]:
+    """`fit` at every fold and `score_fold` its customers, then `fit` the model to ship on all of `training`.
+
+    Returns the backtest scores, the metrics (summary, each fold, the final fit), the model and its report.
+    """
+    scores = pd.concat([score_fold(fold, fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0]) for fold in folds], ignore_index=True)
+    model, report = fit(training, "final")
+    per_fold = backtest.fold_metrics(scores)
+    final = {
         "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
         "validation_loss": report.validation_loss,
         "boosting_rounds": report.boosting_rounds,
-        "features": features,
+        "features": len(model.features),
         "refit_rows": report.refit_rows,
         "trials": report.trials,
     }
+    return scores, {"backtest": backtest.summary(per_fold), "folds": per_fold, "final": final}, model, report
 
 
-def write_curves(curves: dict[str, dict[str, pd.DataFrame]], directory) -> None:
+def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict[str, pd.DataFrame]], scores_path, metrics_path, plots_dir) -> None:
+    io.write_parquet(scores, scores_path)
+    io.write_json(metrics, metrics_path)
     for kind, lines in curves.items():
         for method, points in lines.items():
-            io.write_csv(points, directory / kind / f"{method}.csv", float_format="%.6g")
+            io.write_csv(points, plots_dir / kind / f"{method}.csv", float_format="%.6g")
 
 
 def start_tracking(params: config.Params) -> None:
@@ -97,23 +107,11 @@ def run(params: config.Params) -> dict:
         )
 
     with mlflow.start_run(run_name="train"):
-        scores = pd.concat(
-            [backtest.fold_scores(fold, fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0], horizon) for fold in folds],
-            ignore_index=True,
-        )
-        model, report = fit(training, "final")
-
-        per_fold = backtest.fold_metrics(scores)
-        metrics = {
-            "backtest": backtest.summary(per_fold),
-            "folds": per_fold,
-            "final": final_summary(report, len(model.features)) | {"calibration": params.train.calibration},
-        }
+        scores, metrics, model, report = backtest_then_fit(training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon))
+        metrics["final"]["calibration"] = params.train.calibration
         artifacts.save_churn_model(model, config.CHURN_MODEL)
-        io.write_parquet(scores, config.CHURN_BACKTEST)
-        io.write_json(metrics, config.CHURN_METRICS)
         curves = backtest.curves(scores)
-        write_curves(curves, config.CHURN_PLOTS)
+        write_evaluation(scores, metrics, curves, config.CHURN_BACKTEST, config.CHURN_METRICS, config.CHURN_PLOTS)
         _log_run(params, metrics, report, model, training, curves)
     return metrics
 

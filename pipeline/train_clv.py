@@ -11,16 +11,16 @@ import mlflow
 import pandas as pd
 
 from models import backtest, clv
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, tracking
 from pipeline.train import (
+    backtest_then_fit,
     fingerprint,
-    final_summary,
     fit_in_nested_run,
     log_backtest,
     log_explained_model,
     settings,
     start_tracking,
-    write_curves,
+    write_evaluation,
 )
 
 
@@ -39,24 +39,14 @@ def run(params: config.Params) -> dict:
         )
 
     with mlflow.start_run(run_name="train_clv"):
-        scores = []
-        for fold in folds:
-            model, _ = fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")
-            scores.append(backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon))
-        scores = pd.concat(scores, ignore_index=True)
-        model, report = fit(training, "final")
-
-        per_fold = backtest.fold_metrics(scores)
-        metrics = {
-            "backtest": backtest.summary(per_fold),
-            "folds": per_fold,
-            "final": final_summary(report, len(model.features)) | {"btyd_features": params.clv.btyd_features},
-        }
+        scores, metrics, model, report = backtest_then_fit(
+            training, folds, fit,
+            lambda fold, model: backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon),
+        )
+        metrics["final"]["btyd_features"] = params.clv.btyd_features
         artifacts.save_clv_model(model, config.CLV_MODEL)
-        io.write_parquet(scores, config.CLV_BACKTEST)
-        io.write_json(metrics, config.CLV_METRICS)
         curves = backtest.value_curves(scores)
-        write_curves(curves, config.CLV_PLOTS)
+        write_evaluation(scores, metrics, curves, config.CLV_BACKTEST, config.CLV_METRICS, config.CLV_PLOTS)
 
         mlflow.log_params(
             {
