@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -77,12 +78,22 @@ def train_clv(params: Path = ParamsOption) -> None:
 
 
 @app.command()
-def score(params: Path = ParamsOption) -> None:
-    """Score every current customer into outputs/scored_customers.csv."""
+def score(
+    params: Path = ParamsOption,
+    alias: str = typer.Option(None, help="Score with the registered models under this alias (e.g. champion) instead of the pipeline's own."),
+    as_of: datetime = typer.Option(None, "--as-of", formats=["%Y-%m-%d"], help="Score the customers at this date (default: the scoring snapshot)."),
+) -> None:
+    """Score every current customer into outputs/scored_customers.csv, with the campaign selection."""
     from pipeline import score as stage
 
-    table = _stage(stage.run, params)
-    print(f"score: {len(table):,} customers -> {config.SCORED_CUSTOMERS}", file=sys.stderr)
+    try:
+        customers, metrics = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
+    except (config.ConfigError, io.InputError) as exc:
+        _fail(exc)
+    print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}", file=sys.stderr)
+    for name, figures in metrics["campaign"].items():
+        print(f"score: {name:<21} {figures['customers']:>6,.0f} customers, expected profit {figures['expected_profit']:>12,.0f} "
+              f"({figures['profit_low']:,.0f} to {figures['profit_high']:,.0f})", file=sys.stderr)
 
 
 if __name__ == "__main__":

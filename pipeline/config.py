@@ -120,9 +120,53 @@ class ClvParams(Strict):
     lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
+class SegmentRuleParams(Strict):
+    name: str
+    recency: tuple[int, int]
+    frequency_monetary: tuple[int, int]
+
+
+class PlaybookRule(Strict):
+    """Matches a customer when every key given matches; a key left out matches anyone."""
+
+    action: str
+    segments: list[str] | None = None
+    risk: list[Literal["low", "medium", "high"]] | None = None
+    value: list[Literal["low", "medium", "high"]] | None = None
+    profitable: bool | None = None  # whether contacting the customer has a positive expected profit
+
+
+class Bands(Strict):
+    """Lower edges of the medium and high bands."""
+
+    medium: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if not self.medium <= self.high:
+            raise ValueError("medium must not be above high")
+        return self
+
+
 class ScoreParams(Strict):
     as_of: dt.date | None = None
     horizon_days: int = Field(default=90, ge=1)
+    risk_bands: Bands = Bands(medium=0.3, high=0.6)
+    value_bands: Bands = Bands(medium=0.5, high=0.9)
+    rfm_segments: list[SegmentRuleParams] = Field(default_factory=list)
+    playbook: list[PlaybookRule] = Field(default_factory=lambda: [PlaybookRule(action="No action")])
+
+
+class CampaignParams(Strict):
+    budget: float = Field(default=5000.0, ge=0)
+    contact_cost: float = Field(default=1.0, ge=0)
+    offer_cost: float = Field(default=10.0, ge=0)
+    margin: float = Field(default=0.3, gt=0, le=1)
+    acceptance_alpha: float = Field(default=6.0, gt=0)
+    acceptance_beta: float = Field(default=14.0, gt=0)
+    control_share: float = Field(default=0.10, ge=0, lt=1)
+    seed: int = 42
 
 
 class TrackingParams(Strict):
@@ -135,6 +179,7 @@ class Params(Strict):
     train: TrainParams = TrainParams()
     clv: ClvParams = ClvParams()
     score: ScoreParams = ScoreParams()
+    campaign: CampaignParams = CampaignParams()
     tracking: TrackingParams = TrackingParams()
 
 
@@ -182,6 +227,8 @@ CHURN_PLOTS = Path("reports/plots/churn")
 CLV_PLOTS = Path("reports/plots/clv")
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
+SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
+CAMPAIGN_METRICS = METRICS / "campaign.json"
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

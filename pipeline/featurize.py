@@ -60,6 +60,12 @@ def load_sources(con: ibis.BaseBackend) -> Sources:
     )
 
 
+def scoring_snapshot(params: config.Params, as_of: dt.datetime) -> pd.DataFrame:
+    """The snapshot at `as_of` from the clean tables: for scoring on a date of one's choosing."""
+    con = connect(params.features)
+    return con.to_pandas(snapshot(load_sources(con), as_of, params.features.windows_days))
+
+
 def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
     """Ingest a `data` section straight into an in-memory DuckDB: for benchmarks and notebooks."""
     from pipeline.ingest import ingest_source

@@ -85,9 +85,35 @@ def write_parquet(frame: pd.DataFrame, target: str | Path) -> None:
         pq.write_table(table, tmp)
 
 
-def write_csv(frame: pd.DataFrame, target: str | Path, float_format: str | None = None) -> None:
+def write_csv(frame: pd.DataFrame, target: str | Path, float_format: str | None = None, lineterminator: str = "\n") -> None:
     with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n", float_format=float_format)
+        frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator=lineterminator, float_format=float_format)
+
+
+SPREADSHEET_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text that a spreadsheet would run as a formula, prefixed with ' so it shows as text.
+
+    Only text columns: a negative number is a number, not a formula.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            text = safe[column]
+            risky = text.notna() & text.astype("string").str.startswith(SPREADSHEET_FORMULA_STARTS).fillna(False)
+            safe[column] = text.where(~risky, "'" + text.astype("string"))
+    return safe
+
+
+def write_spreadsheet_csv(frame: pd.DataFrame, target: str | Path) -> None:
+    """A CSV for people who open it in a spreadsheet: UTF-8, formulas neutralised, written atomically.
+
+    Lines end in CRLF as RFC 4180 has it, which also makes the writer quote any text holding a
+    line break or a lone carriage return, so no cell can split a row.
+    """
+    write_csv(neutralise_formulas(frame), target, lineterminator="\r\n")
 
 
 def write_json(payload: dict, target: str | Path) -> None:

@@ -1,43 +1,88 @@
-"""Stage `score`: churn probability and value of every current customer, as the CSV marketing receives."""
+"""Stage `score`: the list marketing receives, and what its campaign is expected to earn.
+
+As a DVC stage it scores the scoring snapshot with the models the pipeline just trained. A
+weekly job between retrainings runs `churn score --alias champion --as-of <date>` instead: the
+snapshot at that date from the clean data, the models registered under that alias.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import mlflow
 import pandas as pd
 
-from models.clv import ValueSettings, customer_value
+from models.campaign import CampaignSettings
+from models.clv import ValueSettings
+from models.customer_list import ListSettings, PlaybookRule, score_customers
+from models.segments import SegmentRule
 from pipeline import artifacts, config, io
 
 
-def scored_customers(scoring: pd.DataFrame, probabilities, value: pd.DataFrame) -> pd.DataFrame:
-    as_of = pd.to_datetime(scoring["cutoff"])
-    next_purchase = as_of + pd.to_timedelta(value["days_to_next_purchase"].round(), unit="D")
-    table = pd.DataFrame(
-        {
-            "customer_id": scoring["customer_id"].astype("string"),
-            "as_of": as_of.dt.strftime("%Y-%m-%d"),
-            "churn_probability": pd.Series(probabilities, index=scoring.index).round(4),
-            "expected_purchases": value["expected_purchases"].round(3),
-            "probability_of_purchase": value["probability_of_purchase"].round(4),
-            "expected_next_purchase_date": next_purchase.dt.strftime("%Y-%m-%d"),
-            "predicted_spend": value["predicted_spend"].round(2),
-            "predicted_clv": value["lifetime_value"].round(2),
-            "recency_days": scoring["recency_days"].round(1),
-            "orders": scoring["orders"].astype("Int64"),  # null for a subscriber with no purchase yet
-            "net_spend": scoring["net_spend"].round(2),
-        }
+def list_settings(params: config.Params) -> ListSettings:
+    score = params.score
+    return ListSettings(
+        risk_bands=(score.risk_bands.medium, score.risk_bands.high),
+        value_bands=(score.value_bands.medium, score.value_bands.high),
+        segment_rules=[SegmentRule(rule.name, tuple(rule.recency), tuple(rule.frequency_monetary)) for rule in score.rfm_segments],
+        playbook=[
+            PlaybookRule(
+                action=rule.action,
+                segments=None if rule.segments is None else tuple(rule.segments),
+                risk=None if rule.risk is None else tuple(rule.risk),
+                value=None if rule.value is None else tuple(rule.value),
+                profitable=rule.profitable,
+            )
+            for rule in score.playbook
+        ],
+        value=ValueSettings(params.clv.lifetime_months, params.clv.annual_discount_rate),
+        campaign=CampaignSettings(**params.campaign.model_dump()),
     )
-    # Highest risk first; the customer id breaks ties so that reruns give the same file.
-    return table.sort_values(["churn_probability", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def run(params: config.Params) -> pd.DataFrame:
-    scoring = pd.read_parquet(config.SCORING_SNAPSHOT)
-    churn_model = artifacts.load_churn_model(config.CHURN_MODEL)
-    value = customer_value(
-        scoring,
-        artifacts.load_clv_model(config.CLV_MODEL),
-        ValueSettings(params.clv.lifetime_months, params.clv.annual_discount_rate),
-    )
-    table = scored_customers(scoring, churn_model.predict(scoring), value)
-    io.write_csv(table, config.SCORED_CUSTOMERS)
-    return table
+def registered_models(alias: str):
+    """The churn and CLV models that the registry's `alias` points at."""
+    mlflow.set_tracking_uri(config.tracking_uri())
+    client = mlflow.MlflowClient()
+    loaded = []
+    for name in ("churn", "clv"):
+        try:
+            client.get_model_version_by_alias(name, alias)
+        except mlflow.exceptions.MlflowException as exc:
+            raise config.ConfigError(
+                f"no version of the registered model {name!r} has the alias {alias!r} at {config.tracking_uri()}: "
+                f"train one (`dvc repro`) and promote it, or name another alias (--alias challenger)"
+            ) from exc
+        loaded.append(mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model().model)
+    return tuple(loaded)
+
+
+def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> tuple[pd.DataFrame, dict]:
+    if as_of is None:
+        scoring = pd.read_parquet(config.SCORING_SNAPSHOT)
+    else:
+        from pipeline.featurize import scoring_snapshot
+
+        scoring = scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
+    if alias is None:
+        churn_model, clv_model = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL)
+    else:
+        churn_model, clv_model = registered_models(alias)
+
+    customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params))
+    metrics = {"as_of": customers["as_of"].iloc[0] if len(customers) else None, "customers": len(customers), "models": alias or "pipeline", "campaign": summary}
+    io.write_spreadsheet_csv(customers, config.SCORED_CUSTOMERS)
+    io.write_parquet(customers, config.SCORED_CUSTOMERS_PARQUET)
+    io.write_json(metrics, config.CAMPAIGN_METRICS)
+    _log_run(params, metrics)
+    return customers, metrics
+
+
+def _log_run(params: config.Params, metrics: dict) -> None:
+    mlflow.set_tracking_uri(config.tracking_uri())
+    mlflow.set_experiment(params.tracking.experiment)
+    with mlflow.start_run(run_name="score"):
+        mlflow.log_params({f"campaign.{key}": value for key, value in params.campaign.model_dump().items()} | {"models": metrics["models"]})
+        mlflow.log_metrics({f"{name}.{key}": value for name, figures in metrics["campaign"].items() for key, value in figures.items()})
+        mlflow.log_metric("customers", metrics["customers"])
+        mlflow.log_dict(metrics, "campaign.json")

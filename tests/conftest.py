@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,9 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not there (the shared data sets live beside the repository)")
     return path
+
+
+def documented_columns() -> list[str]:
+    """The scored list's columns as the data dictionary (docs/scored_customers.md) lists them."""
+    text = (ROOT / "docs" / "scored_customers.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, run_in, shared_file, update_params
+from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, documented_columns, run_in, shared_file, update_params
 
 pytestmark = pytest.mark.pipeline
 
@@ -43,14 +43,14 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
 
     scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
     scoring = pd.read_parquet(project / "data/features/scoring.parquet")
-    assert list(scored.columns) == [
-        "customer_id", "as_of", "churn_probability", "expected_purchases", "probability_of_purchase",
-        "expected_next_purchase_date", "predicted_spend", "predicted_clv", "recency_days", "orders", "net_spend",
-    ]
+    assert list(scored.columns) == documented_columns()
+    assert pd.read_parquet(project / "outputs/scored_customers.parquet")["customer_id"].tolist() == scored["customer_id"].tolist()
     assert sorted(scored["customer_id"]) == sorted(scoring["customer_id"])
     assert scored["customer_id"].is_unique and scored["churn_probability"].between(0, 1).all()
     assert (scored["as_of"] == "2011-12-10").all()
-    assert scored["churn_probability"].is_monotonic_decreasing
+    assert scored["priority_rank"].tolist() == list(range(1, len(scored) + 1))
+    campaign = json.loads((project / "reports/metrics/campaign.json").read_text())
+    assert campaign["customers"] == len(scored) and campaign["campaign"]["selected"]["customers"] == scored["selected_for_campaign"].sum()
     assert (scored[["expected_purchases", "predicted_spend", "predicted_clv"]] >= 0).all().all()
     assert (scored["predicted_clv"] >= scored["predicted_spend"]).all()
     next_dates = pd.to_datetime(scored["expected_next_purchase_date"].dropna())
@@ -66,7 +66,8 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     experiment = client.get_experiment_by_name("churn")
     runs = client.search_runs([experiment.experiment_id])
     parents = {run.info.run_name: run for run in runs if "mlflow.parentRunId" not in run.data.tags}
-    assert set(parents) == {"train", "train_clv"}
+    assert set(parents) == {"train", "train_clv", "score"}
+    assert parents["score"].data.metrics["selected.expected_profit"] == pytest.approx(campaign["campaign"]["selected"]["expected_profit"])
     parent = parents["train"]
     children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(children) == {*(f"backtest-{cutoff}" for cutoff in churn["folds"]), "final"}
@@ -115,6 +116,15 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     update_params(project, {"train.seed": 7})
     assert set(json.loads(run_in(project, "dvc", "status", "--json").stdout)) == {"train", "train_clv"}
 
+    # A weekly job between retrainings: the registered models under an alias, at a date of its choosing.
+    missing = run_in(project, "churn", "score", "--alias", "champion", check=False)
+    assert missing.returncode == 2 and "no version of the registered model 'churn' has the alias 'champion'" in missing.stderr
+    for name in ("churn", "clv"):
+        client.set_registered_model_alias(name, "champion", client.get_model_version_by_alias(name, "challenger").version)
+    run_in(project, "churn", "score", "--alias", "champion", "--as-of", "2011-11-01")
+    weekly = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
+    assert (weekly["as_of"] == "2011-11-01").all() and 0 < len(weekly) < len(scored)
+
 
 def test_a_missing_column_stops_the_run_naming_file_and_column(project):
     update_params(project, {"data.transactions.customer_id": "Customer"})
@@ -140,7 +150,8 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
     features = json.loads((project / "reports/metrics/features.json").read_text())
     assert len(scored) == features["scoring_customers"] > 1000
     assert scored["churn_probability"].between(0, 1).all()
-    assert scored[["expected_purchases", "predicted_spend", "predicted_clv"]].notna().all().all()
+    assert scored[["expected_purchases", "predicted_spend", "predicted_clv", "value_at_risk"]].notna().all().all()
+    assert scored["rfm_segment"].ne("Unsegmented").all() and scored["recommended_action"].ne("").all()
     if name == "churnsim":
         ingest = json.loads((project / "reports/metrics/ingest.json").read_text())
         assert set(ingest) == {"transactions", "events", "subscriptions", "customers"}

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from pipeline.io import atomic_path, write_csv
+from pipeline.io import atomic_path, write_csv, write_spreadsheet_csv
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
@@ -34,3 +34,17 @@ def test_outputs_get_ordinary_file_permissions(tmp_path):
         os.umask(previous)
     assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o644
 
+
+
+def test_spreadsheet_csv_neutralises_formulas_in_text_but_keeps_negative_numbers(tmp_path):
+    frame = pd.DataFrame({
+        "customer_id": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok", "Zoë"],
+        "net_spend": [-141.48, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+    })
+    target = tmp_path / "list.csv"
+    write_spreadsheet_csv(frame, target)
+    back = pd.read_csv(target, dtype={"customer_id": "string"}, encoding="utf-8")
+    assert back["customer_id"].tolist()[:4] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)"]
+    assert back["customer_id"].str.startswith("'").tolist() == [True] * 6 + [False, False]
+    assert back["customer_id"].iloc[7] == "Zoë"
+    assert back["net_spend"].iloc[0] == -141.48

@@ -1,0 +1,115 @@
+"""The scored customer list: every current customer with their risk, value, segment, action and reasons.
+
+The columns are documented for the marketing team in docs/scored_customers.md. Two formulas:
+
+    value_if_retained = predicted_clv / (1 - churn_probability)
+    value_at_risk     = churn_probability x value_if_retained
+
+`predicted_clv` already counts the chance that the customer leaves (a leaver spends nothing),
+so the value the business keeps if the customer stays is the CLV over the chance of staying;
+value at risk is that value times the chance of leaving: what the business expects to lose
+to churn if it does nothing. The chance of leaving is capped at 0.95 in the first formula, so
+a near-certain leaver's value stays finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models import campaign, reasons, segments
+from models.campaign import CampaignSettings
+from models.churn import ChurnModel
+from models.clv import ClvModel, ValueSettings, customer_value
+from models.segments import SegmentRule
+
+MAX_CHURN_FOR_VALUE = 0.95
+BANDS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class PlaybookRule:
+    action: str
+    segments: tuple[str, ...] | None = None
+    risk: tuple[str, ...] | None = None
+    value: tuple[str, ...] | None = None
+    profitable: bool | None = None
+
+    def matches(self, customers: pd.DataFrame) -> pd.Series:
+        hit = pd.Series(True, index=customers.index)
+        for column, allowed in (("rfm_segment", self.segments), ("churn_risk_band", self.risk), ("value_band", self.value)):
+            if allowed is not None:
+                hit &= customers[column].isin(allowed)
+        if self.profitable is not None:
+            hit &= (customers["expected_profit"] > 0) == self.profitable
+        return hit
+
+
+@dataclass(frozen=True)
+class ListSettings:
+    risk_bands: tuple[float, float]  # lower edges of medium and high churn probability
+    value_bands: tuple[float, float]  # predicted_clv quantiles from which medium and high
+    segment_rules: Sequence[SegmentRule]
+    playbook: Sequence[PlaybookRule]
+    value: ValueSettings
+    campaign: CampaignSettings
+
+
+def band(values: pd.Series, edges: tuple[float, float]) -> pd.Series:
+    """low below the first edge, medium from it, high from the second."""
+    return pd.Series(np.array(BANDS)[np.searchsorted(edges, values.to_numpy(dtype=float), side="right")], index=values.index)
+
+
+def recommended_actions(customers: pd.DataFrame, playbook: Sequence[PlaybookRule]) -> pd.Series:
+    actions = pd.Series(pd.NA, index=customers.index, dtype=object)
+    for rule in playbook:
+        actions[actions.isna() & rule.matches(customers)] = rule.action
+    return actions.fillna("")
+
+
+def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: ClvModel, settings: ListSettings) -> tuple[pd.DataFrame, dict]:
+    """The list, most profitable contact first, and the campaign's expected profit next to simpler selections."""
+    ids = scoring["customer_id"].astype("string")
+    churn_probability = pd.Series(churn_model.predict(scoring), index=scoring.index)
+    value = customer_value(scoring, clv_model, settings.value)
+    value_if_retained = value["lifetime_value"] / (1 - churn_probability.clip(upper=MAX_CHURN_FOR_VALUE))
+    profit = pd.Series(campaign.expected_profit(churn_probability, value_if_retained, settings.campaign), index=scoring.index)
+    rfm = segments.rfm_scores(scoring)
+    as_of = pd.to_datetime(scoring["cutoff"])
+
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "as_of": as_of.dt.strftime("%Y-%m-%d"),
+            "churn_probability": churn_probability.round(4),
+            "churn_risk_band": band(churn_probability, settings.risk_bands),
+            "predicted_clv": value["lifetime_value"].round(2),
+            "value_band": band(value["lifetime_value"], tuple(np.quantile(value["lifetime_value"], settings.value_bands))),
+            "value_at_risk": (churn_probability * value_if_retained).round(2),
+            "expected_profit": profit.round(2),
+            "rfm_segment": segments.segments(rfm, settings.segment_rules),
+            **rfm[["r_score", "f_score", "m_score"]],
+            "top_reasons": reasons.top_reasons(scoring, churn_model.contributions(scoring)),
+            "expected_purchases": value["expected_purchases"].round(3),
+            "probability_of_purchase": value["probability_of_purchase"].round(4),
+            "expected_next_purchase_date": (as_of + pd.to_timedelta(value["days_to_next_purchase"].round(), unit="D")).dt.strftime("%Y-%m-%d"),
+            "predicted_spend": value["predicted_spend"].round(2),
+            "recency_days": scoring["recency_days"].round(1),
+            "orders": scoring["orders"].astype("Int64"),  # null for a subscriber with no purchase yet
+            "net_spend": scoring["net_spend"].round(2),
+        }
+    )
+    customers["recommended_action"] = recommended_actions(customers, settings.playbook)
+    selected = campaign.select(profit.to_numpy(), ids, settings.campaign)
+    customers["selected_for_campaign"] = selected
+    customers["control_group"] = campaign.control_group(ids, selected, settings.campaign)
+    summary = campaign.comparison(churn_probability.to_numpy(), value_if_retained.to_numpy(), ids, selected, settings.campaign)
+
+    # Most profitable contact first; the customer id breaks ties so that reruns give the same file.
+    customers = customers.sort_values(["expected_profit", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    customers.insert(2, "priority_rank", np.arange(1, len(customers) + 1))
+    leading = ["customer_id", "as_of", "priority_rank", "selected_for_campaign", "control_group", "recommended_action"]
+    return customers[leading + [column for column in customers.columns if column not in leading]], summary

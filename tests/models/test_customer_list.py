@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import backtest, churn, clv
+from models.customer_list import PlaybookRule, band, recommended_actions, score_customers
+from models.tuning import new_study
+from pipeline.config import load_params
+from pipeline.score import list_settings
+from tests.conftest import ROOT, documented_columns
+from tests.models.conftest import HORIZON_DAYS, QUICK
+
+
+@pytest.fixture(scope="module")
+def scored(retail_training):
+    fold = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0]
+    churn_model, _ = churn.fit_churn_model(fold.labelled, HORIZON_DAYS, QUICK, new_study("churn", None, 1))
+    spend_settings = dataclasses.replace(QUICK, lightgbm=QUICK.lightgbm | {"tweedie_variance_power": 1.5})
+    clv_model, _ = clv.fit_clv_model(fold.labelled, HORIZON_DAYS, spend_settings, new_study("clv", None, 1))
+    settings = list_settings(load_params(ROOT / "params.yaml"))
+    customers, summary = score_customers(fold.evaluation, churn_model, clv_model, settings)
+    return fold.evaluation, customers, summary, settings
+
+
+def test_bands_include_their_lower_edge():
+    assert band(pd.Series([0.0, 0.29, 0.3, 0.59, 0.6, 1.0]), (0.3, 0.6)).tolist() == ["low", "low", "medium", "medium", "high", "high"]
+
+
+def test_the_first_matching_playbook_rule_names_the_action():
+    customers = pd.DataFrame({"rfm_segment": ["Champions", "Lost", "New"], "churn_risk_band": ["low", "high", "high"],
+                              "value_band": ["high", "low", "low"], "expected_profit": [5.0, -3.0, 2.0]})
+    playbook = [PlaybookRule("VIP", segments=("Champions",), risk=("low",)), PlaybookRule("No contact", profitable=False), PlaybookRule("Offer")]
+    assert recommended_actions(customers, playbook).tolist() == ["VIP", "No contact", "Offer"]
+
+
+def test_every_customer_is_listed_once_most_profitable_first(scored):
+    evaluation, customers, _, _ = scored
+    assert sorted(customers["customer_id"]) == sorted(evaluation["customer_id"].astype("string"))
+    assert customers["priority_rank"].tolist() == list(range(1, len(customers) + 1))
+    assert customers["expected_profit"].is_monotonic_decreasing
+    assert customers["churn_risk_band"].isin(["low", "medium", "high"]).all()
+    assert customers["recommended_action"].ne("").all() and customers["rfm_segment"].ne("Unsegmented").all()
+
+
+def test_the_columns_are_the_ones_the_data_dictionary_documents(scored):
+    _, customers, _, _ = scored
+    assert list(customers.columns) == documented_columns()
+
+
+def test_value_at_risk_follows_its_documented_formula(scored):
+    _, customers, _, _ = scored
+    p = customers["churn_probability"].clip(upper=0.95)
+    expected = customers["churn_probability"] * customers["predicted_clv"] / (1 - p)
+    assert np.allclose(customers["value_at_risk"], expected, rtol=1e-3, atol=0.05)
+
+
+def test_the_campaign_stays_within_budget_and_beats_simpler_selections(scored):
+    _, customers, summary, settings = scored
+    selected = customers[customers["selected_for_campaign"]]
+    assert 0 < len(selected) <= settings.campaign.contacts
+    assert (selected["expected_profit"] > 0).all()
+    assert customers.loc[customers["control_group"], "selected_for_campaign"].all()
+    assert summary["selected"]["expected_profit"] >= summary["top_churn_probability"]["expected_profit"] > 0
+    assert summary["selected"]["expected_profit"] > summary["random"]["expected_profit"]
+
+
+def test_top_reasons_are_plain_words(scored):
+    _, customers, _, _ = scored
+    risky = customers[customers["churn_risk_band"] == "high"]
+    assert len(risky) > 0 and risky["top_reasons"].str.len().gt(0).all()
+    assert not risky["top_reasons"].str.contains(r"_days|_\d+d\b|\bnan\b").any()  # no raw feature names, no NaN
