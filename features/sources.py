@@ -8,6 +8,7 @@ transactions (one row per purchase or order line, required):
 events (engagement log, optional):      customer_id, timestamp, event_type, value, source_row
 subscriptions (billing periods, optional): customer_id, start, end, plan, price, discount, source_row
 customers (one row per customer, optional): customer_id, then one text column per attribute
+surveys (survey answers, optional):     customer_id, timestamp, score (0-10, the NPS question), source_row
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from features.validation import Field, Validated, validate_source
 
 if TYPE_CHECKING:
-    from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource
+    from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,18 @@ def clean_customers(raw: pd.DataFrame, source: CustomersSource, source_file: str
     return _finish(clean, result, ["customer_id"])
 
 
+def clean_surveys(raw: pd.DataFrame, source: SurveysSource, source_file: str) -> Ingested:
+    fields = {
+        "customer_id": Field(source.customer_id, "text"),
+        "timestamp": Field(source.timestamp, "timestamp"),
+        "score": Field(source.score, "number", non_negative=True, maximum=10),
+    }
+    result = validate_source(raw, fields, source_file=source_file, timestamp_format=source.timestamp_format)
+    ingested = _finish(result.valid, result, ["customer_id", "timestamp", "source_row"])
+    ingested.summary.update(_time_range(ingested.clean["timestamp"]))
+    return ingested
+
+
 def customer_attribute(column: str) -> str:
     """The feature name of a customer attribute: a prefix keeps it apart from computed features."""
     return f"customer_{column.lower().replace(' ', '_')}"
@@ -171,6 +184,7 @@ EMPTY = {
         "price": "float64", "discount": "float64", "source_row": "int64",
     },
     "customers": {"customer_id": "string", "source_row": "int64"},
+    "surveys": {"customer_id": "string", "timestamp": "datetime64[us]", "score": "float64", "source_row": "int64"},
 }
 
 

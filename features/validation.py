@@ -16,7 +16,7 @@ from pandera.engines import pandas_engine
 from pandera.errors import SchemaErrors
 
 # When a row fails several checks, the first of these names its primary reason.
-_REASON_ORDER = ("missing", "unparseable", "negative", "excluded", "duplicate")
+_REASON_ORDER = ("missing", "unparseable", "negative", "out of range", "excluded", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Field:
     kind: Literal["text", "timestamp", "number"]
     required: bool = True
     non_negative: bool = False
+    maximum: float | None = None
     excluded_values: tuple[str, ...] = ()
     unique: bool = False
 
@@ -44,6 +45,8 @@ def _pandera_column(spec: Field, timestamp_format: str | None) -> pa.Column:
     checks = []
     if spec.non_negative:
         checks.append(pa.Check.ge(0))
+    if spec.maximum is not None:
+        checks.append(pa.Check.le(spec.maximum))
     if spec.excluded_values:
         checks.append(pa.Check.notin(list(spec.excluded_values)))
     if spec.kind == "timestamp":
@@ -67,6 +70,8 @@ def _reason(check: str, concept: str) -> str | None:
         return f"unparseable {concept}"
     if check.startswith("greater_than_or_equal_to"):
         return f"negative {concept}"
+    if check.startswith("less_than_or_equal_to"):
+        return f"out of range {concept}"
     if check.startswith("notin"):
         return f"excluded {concept}"
     if check.startswith("dtype"):
@@ -95,14 +100,21 @@ def validate_source(
     concepts = {spec.column: name for name, spec in fields.items()}
     columns = {spec.column: _pandera_column(spec, timestamp_format) for spec in fields.values()}
     schema = pa.DataFrameSchema(columns, unique=list(raw.columns) if unique_rows else None, report_duplicates="exclude_first")
-    try:
-        valid = schema.validate(raw, lazy=True)
-        quarantine = _quarantine_rows(raw, pd.DataFrame(columns=["reason", "column", "value"]), source_file)
-    except SchemaErrors as errors:
-        per_row = _reasons_per_row(errors.failure_cases, concepts)
-        quarantine = _quarantine_rows(raw, per_row, source_file)
-        # The remaining rows pass by construction; validating them again is what coerces their types.
-        valid = pa.DataFrameSchema(columns).validate(raw.drop(index=per_row.index))
+    # Where a column holds text that is not a number, pandera cannot run the column's range
+    # checks at all; they run on the next pass, once the unparseable rows are out.
+    failed, remaining = [], raw
+    while True:
+        try:
+            valid = schema.validate(remaining, lazy=True)
+            break
+        except SchemaErrors as errors:
+            per_row = _reasons_per_row(errors.failure_cases, concepts)
+            if per_row.empty:
+                raise
+            failed.append(per_row)
+            remaining = remaining.drop(index=per_row.index)
+    per_row = pd.concat(failed).sort_index(kind="stable") if failed else pd.DataFrame(columns=["reason", "column", "value"])
+    quarantine = _quarantine_rows(raw, per_row, source_file)
     typed = pd.DataFrame({name: valid[spec.column] for name, spec in fields.items()})
     for name, spec in fields.items():
         if spec.kind == "timestamp":

@@ -78,6 +78,18 @@ def train_clv(params: Path = ParamsOption) -> None:
 
 
 @app.command()
+def kpis(params: Path = ParamsOption) -> None:
+    """Retention KPIs per period and cohort retention into reports/kpis/."""
+    from pipeline import kpis as stage
+
+    metrics = _stage(stage.run, params)
+    latest = metrics["latest"]
+    if latest:
+        print(f"kpis: {metrics['periods']} periods; {latest['period']}: retention {latest['retention_rate']:.1f}%, "
+              f"churn {latest['churn_rate']:.1f}%, AOV {latest['average_order_value']:,.2f} -> {config.KPIS}", file=sys.stderr)
+
+
+@app.command()
 def score(
     params: Path = ParamsOption,
     alias: str = typer.Option(None, help="Score with the registered models under this alias (e.g. champion) instead of the pipeline's own."),

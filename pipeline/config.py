@@ -81,11 +81,21 @@ class CustomersSource(Source):
         return super().mapped_columns | {attribute: attribute for attribute in self.attributes}
 
 
+class SurveysSource(Source):
+    """Answers to "how likely are you to recommend us?" (0-10), for the NPS."""
+
+    COLUMN_KEYS = ("timestamp", "score")
+    timestamp: str
+    score: str
+    timestamp_format: str | None = None
+
+
 class DataParams(Strict):
     transactions: TransactionsSource
     events: EventsSource | None = None
     subscriptions: SubscriptionsSource | None = None
     customers: CustomersSource | None = None
+    surveys: SurveysSource | None = None
 
 
 class FeaturesParams(Strict):
@@ -169,6 +179,11 @@ class CampaignParams(Strict):
     seed: int = 42
 
 
+class KpisParams(Strict):
+    period: Literal["month", "quarter", "week"] = "month"
+    active_days: int = Field(default=90, ge=1)
+
+
 class TrackingParams(Strict):
     experiment: str = "churn"
 
@@ -180,6 +195,7 @@ class Params(Strict):
     clv: ClvParams = ClvParams()
     score: ScoreParams = ScoreParams()
     campaign: CampaignParams = CampaignParams()
+    kpis: KpisParams = KpisParams()
     tracking: TrackingParams = TrackingParams()
 
 
@@ -208,6 +224,7 @@ CLEAN_TRANSACTIONS = INTERIM / "transactions.parquet"
 CLEAN_EVENTS = INTERIM / "events.parquet"
 CLEAN_SUBSCRIPTIONS = INTERIM / "subscriptions.parquet"
 CLEAN_CUSTOMERS = INTERIM / "customers.parquet"
+CLEAN_SURVEYS = INTERIM / "surveys.parquet"
 QUARANTINE = Path("data/quarantine")
 FEATURES = Path("data/features")
 TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
@@ -229,6 +246,10 @@ OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
+KPIS = Path("reports/kpis/kpis_by_period.csv")
+COHORT_RETENTION = Path("reports/kpis/cohort_retention.csv")
+KPI_METRICS = METRICS / "kpis.json"
+KPI_PLOTS = Path("reports/plots/kpis")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

@@ -14,12 +14,14 @@ CLEANERS = {
     "events": cleaners.clean_events,
     "subscriptions": cleaners.clean_subscriptions,
     "customers": cleaners.clean_customers,
+    "surveys": cleaners.clean_surveys,
 }
 CLEAN_TABLES = {
     "transactions": config.CLEAN_TRANSACTIONS,
     "events": config.CLEAN_EVENTS,
     "subscriptions": config.CLEAN_SUBSCRIPTIONS,
     "customers": config.CLEAN_CUSTOMERS,
+    "surveys": config.CLEAN_SURVEYS,
 }
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.sources import clean_customers, clean_events, clean_subscriptions, clean_transactions
-from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource
+from features.sources import clean_customers, clean_events, clean_subscriptions, clean_surveys, clean_transactions
+from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
 from pipeline.io import InputError, read_raw_table, require_columns
 
 HEADER = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -201,3 +201,13 @@ def test_customers_are_one_row_each_with_prefixed_attributes(tmp_path):
     assert list(result.clean.columns) == ["customer_id", "customer_channel", "customer_country", "source_row"]
     assert result.clean["customer_id"].tolist() == ["1", "2"]
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate customer_id"]]
+
+
+def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):
+    path = tmp_path / "nps.csv"
+    path.write_text("id,answered,likely\n1,2021-01-01,10\n2,2021-01-02,11\n3,2021-01-03,-1\n4,2021-01-04,seven\n5,2021-01-05,0\n")
+    source = SurveysSource(path=str(path), customer_id="id", timestamp="answered", score="likely")
+    result = clean_surveys(read_raw_table(path), source, path.name)
+    assert result.clean["score"].tolist() == [10.0, 0.0]
+    assert result.quarantine["reason"].tolist() == ["out of range score", "negative score", "unparseable score"]
+    assert result.quarantine["source_row"].tolist() == [2, 3, 4]

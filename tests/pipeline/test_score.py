@@ -1,31 +1,18 @@
 from __future__ import annotations
 
-import pandas as pd
+from models.segments import uncovered_cells
+from pipeline.config import load_params
+from pipeline.score import list_settings
+from tests.conftest import ROOT
 
-from pipeline.score import scored_customers
 
-
-def test_scored_customers_handle_a_subscriber_without_purchases():
-    scoring = pd.DataFrame(
-        {
-            "customer_id": ["a", "b"],
-            "cutoff": pd.to_datetime(["2021-01-01", "2021-01-01"]),
-            "recency_days": [3.0, None],
-            "orders": [2, None],
-            "net_spend": [10.0, None],
-        }
-    )
-    value = pd.DataFrame(
-        {
-            "expected_purchases": [1.5, 0.0],
-            "probability_of_purchase": [0.7, 0.0],
-            "days_to_next_purchase": [20.4, float("nan")],
-            "predicted_spend": [30.0, 5.0],
-            "lifetime_value": [100.0, 18.0],
-        }
-    )
-    table = scored_customers(scoring, [0.2, 0.7], value)
-    assert table["customer_id"].tolist() == ["b", "a"]
-    assert table["orders"].isna().tolist() == [True, False]
-    # The next purchase is a date; none expected within a year is an empty cell.
-    assert table["expected_next_purchase_date"].tolist()[1] == "2021-01-21" and pd.isna(table["expected_next_purchase_date"][0])
+def test_list_settings_carry_every_scoring_and_campaign_param():
+    params = load_params(ROOT / "params.yaml")
+    settings = list_settings(params)
+    assert settings.risk_bands == (params.score.risk_bands.medium, params.score.risk_bands.high)
+    assert [rule.name for rule in settings.segment_rules] == [rule.name for rule in params.score.rfm_segments]
+    assert uncovered_cells(settings.segment_rules) == []
+    assert [rule.action for rule in settings.playbook] == [rule.action for rule in params.score.playbook]
+    assert settings.playbook[-1].segments is None and settings.playbook[-1].risk is None  # a catch-all closes the playbook
+    assert settings.campaign.budget == params.campaign.budget and settings.campaign.acceptance() == 0.3
+    assert settings.value.lifetime_months == params.clv.lifetime_months

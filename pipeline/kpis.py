@@ -1,0 +1,41 @@
+"""Stage `kpis`: retention KPIs per period and cohort retention, from the clean tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.kpis import cohort_retention, kpis_by_period
+from pipeline import config, io
+from pipeline.featurize import resolve_as_of
+
+PLOTTED = ("retention_rate", "churn_rate", "repeat_purchase_rate", "average_order_value", "simple_clv")
+
+
+def _optional(path: Path) -> pd.DataFrame | None:
+    table = pd.read_parquet(path)
+    return table if len(table) else None
+
+
+def run(params: config.Params) -> dict:
+    transactions = pd.read_parquet(config.CLEAN_TRANSACTIONS)
+    until = resolve_as_of(params.score, transactions["timestamp"].max().to_pydatetime())
+    kpis = kpis_by_period(
+        transactions,
+        until,
+        period=params.kpis.period,
+        active_days=params.kpis.active_days,
+        subscriptions=_optional(config.CLEAN_SUBSCRIPTIONS),
+        surveys=_optional(config.CLEAN_SURVEYS),
+        events=_optional(config.CLEAN_EVENTS),
+    )
+    cohorts = cohort_retention(transactions, until, params.kpis.period)
+    io.write_csv(kpis, config.KPIS, float_format="%.6g")
+    io.write_csv(cohorts.reset_index(), config.COHORT_RETENTION, float_format="%.4g")
+    for name in PLOTTED:
+        io.write_csv(kpis[["period", name]], config.KPI_PLOTS / f"{name}.csv", float_format="%.6g")
+    latest = kpis.iloc[-1].to_dict() if len(kpis) else {}
+    metrics = {"periods": len(kpis), "latest": {key: (None if pd.isna(value) else value) for key, value in latest.items()}}
+    io.write_json(metrics, config.KPI_METRICS)
+    return metrics
