@@ -101,7 +101,12 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     assert set(plots["data"]) == {
         "ROC", "Precision-recall", "Cumulative gains", "Calibration",
         "Customer value, cumulative gains", "Customer value by decile of prediction, predicted and actual",
+        "Retention and churn rate by period (%)", "Average order value by period",
     }
+    kpis = pd.read_csv(project / "reports/kpis/kpis_by_period.csv")
+    assert kpis["period"].iloc[-1] == "2011-11" and kpis["retention_rate"].iloc[1:].between(0, 200).all()
+    cohorts = pd.read_csv(project / "reports/kpis/cohort_retention.csv")
+    assert (cohorts["0"] == 1).all() and len(cohorts) == len(kpis)
 
     first = (project / SCORED).read_bytes()
     assert "up to date" in run_in(project, "dvc", "repro").stdout
@@ -140,9 +145,9 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
     for source in filter(None, sections["data"].values()):
         # The copy lives in a temporary folder: resolve ../shared from the real repository.
         source["path"] = str(shared_file(*Path(source["path"]).parts[3:]))
-    # A config's `train` values are single settings, not a whole section.
-    train = {f"train.{key}": value for key, value in sections.pop("train", {}).items()}
-    update_params(project, sections | train | QUICK_TRAINING)
+    # A config's `score` and `train` values are single settings, not whole sections.
+    settings = {f"{section}.{key}": value for section in ("score", "train") for key, value in sections.pop(section, {}).items()}
+    update_params(project, sections | settings | QUICK_TRAINING)
 
     run_in(project, "dvc", "repro")
 
