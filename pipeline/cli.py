@@ -108,5 +108,14 @@ def score(
               f"({figures['profit_low']:,.0f} to {figures['profit_high']:,.0f})", file=sys.stderr)
 
 
+@app.command()
+def report(params: Path = ParamsOption) -> None:
+    """Write outputs/report.html: KPIs, cohorts, risk, segments, model quality and the campaign, in one page."""
+    from pipeline import report as stage
+
+    result = _stage(stage.run, params)
+    print(f"report: {result['charts']} charts -> {config.REPORT}", file=sys.stderr)
+
+
 if __name__ == "__main__":
     app()

@@ -245,6 +245,7 @@ CLV_PLOTS = Path("reports/plots/clv")
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
+REPORT = OUTPUTS / "report.html"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
 KPIS = Path("reports/kpis/kpis_by_period.csv")
 COHORT_RETENTION = Path("reports/kpis/cohort_retention.csv")

@@ -6,14 +6,11 @@ import os
 import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: a training job has no display
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars flood a scheduler's log
 
-import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+from matplotlib.figure import Figure  # figures straight to files: no pyplot state, no display, no backend to set
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -63,19 +60,19 @@ def log_curves(curves: dict[str, dict[str, pd.DataFrame]], axes_of: dict[str, tu
     """One figure per curve kind (ROC, PR, ...), a line per method, as run artifacts."""
     for kind, lines in curves.items():
         x, y = axes_of[kind]
-        figure, axis = plt.subplots(figsize=(5, 4))
+        figure = Figure(figsize=(5, 4))
+        axis = figure.subplots()
         for method, points in lines.items():
             axis.plot(points[x], points[y], label=method)
         axis.set(xlabel=x, ylabel=y, title=kind)
         axis.legend()
         mlflow.log_figure(figure, f"plots/{kind}.png")
-        plt.close(figure)
 
 
 def log_bar_chart(values: pd.Series, title: str, artifact: str) -> None:
-    figure, axis = plt.subplots(figsize=(6, max(3, 0.25 * len(values))))
+    figure = Figure(figsize=(6, max(3, 0.25 * len(values))))
+    axis = figure.subplots()
     values.sort_values().plot.barh(ax=axis)
     axis.set(title=title)
     figure.tight_layout()
     mlflow.log_figure(figure, artifact)
-    plt.close(figure)

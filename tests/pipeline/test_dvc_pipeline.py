@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
+
+from pipeline.report import CHARTS
 
 from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, documented_columns, run_in, shared_file, update_params
 
@@ -26,6 +32,28 @@ def online_retail_slice(target: Path) -> int:
     kept.iloc[5, kept.columns.get_loc("InvoiceDate")] = "not a date"
     kept.to_csv(target, index=False, compression="gzip")
     return len(kept)
+
+
+def render_in_chromium(page: Path, screenshot: Path) -> tuple[dict[str, bool], list[str], Path]:
+    """Open `page` in headless Chromium with the network cut: which images drew, console errors, a screenshot."""
+    if shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        context = browser.new_context(offline=True, viewport={"width": 1200, "height": 900})
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.goto(page.resolve().as_uri())
+        charts = tab.evaluate("Object.fromEntries([...document.images].map(image => [image.id, image.complete && image.naturalWidth > 0]))")
+        tab.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    return charts, errors, screenshot
 
 
 def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_repeatable(project):
@@ -129,6 +157,12 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     run_in(project, "churn", "score", "--alias", "champion", "--as-of", "2011-11-01")
     weekly = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
     assert (weekly["as_of"] == "2011-11-01").all() and 0 < len(weekly) < len(scored)
+
+    # Last, as it needs Chromium: the report renders offline, every chart drawn, no console errors.
+    charts, errors, screenshot = render_in_chromium(project / "outputs/report.html", project / "report.png")
+    assert charts == {name: True for name in CHARTS} and errors == []
+    pixels = np.asarray(Image.open(screenshot).convert("L"), dtype=float)
+    assert pixels.shape[0] > 2000 and pixels.std() > 20  # a long page, not a blank one
 
 
 def test_a_missing_column_stops_the_run_naming_file_and_column(project):

@@ -1,0 +1,169 @@
+"""Stage `report`: outputs/report.html, one self-contained page for the marketing team.
+
+Charts are PNG images inside the file (base64), the styles inline: the page opens from an
+e-mail attachment or a shared drive, with no network and no scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as bytes_io
+import json
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # figures straight to files: no pyplot state, no display, no backend to set
+
+from models.metrics import gains_points
+from pipeline import config, io
+
+CHARTS = ("kpi_trends", "order_value", "cohorts", "risk_distribution", "segments")
+STYLE = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { padding: 0.3em 0.8em; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; } .note { color: #666; font-size: 0.9em; }
+.figures { display: flex; flex-wrap: wrap; gap: 1.5em; } .figure { font-size: 1.4em; } img { max-width: 100%; }
+"""
+
+
+def _image(figure, name: str) -> str:
+    buffer = bytes_io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img class="chart" id="{name}" alt="{name}" src="data:image/png;base64,{encoded}">'
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str]) -> str:
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    rows = []
+    for record in frame.itertuples(index=False):
+        cells = [format(value, formats.get(column, "")) if isinstance(value, (int, float, np.number)) else html.escape(str(value))
+                 for column, value in zip(frame.columns, record, strict=True)]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def kpi_charts(kpis: pd.DataFrame, cohorts: pd.DataFrame) -> dict[str, str]:
+    figure = Figure(figsize=(8, 3.5))
+    axis = figure.subplots()
+    for column, label in (("retention_rate", "retention rate"), ("churn_rate", "churn rate"), ("repeat_purchase_rate", "repeat-purchase rate")):
+        axis.plot(kpis["period"], kpis[column], marker="o", label=label)
+    axis.set(ylabel="%", title="Retention by month")
+    axis.legend()
+    axis.tick_params(axis="x", rotation=45)
+    charts = {"kpi_trends": _image(figure, "kpi_trends")}
+
+    figure = Figure(figsize=(8, 3.5))
+    axis = figure.subplots()
+    axis.plot(kpis["period"], kpis["average_order_value"], marker="o", label="average order value")
+    axis.plot(kpis["period"], kpis["sales_per_customer"], marker="o", label="sales per customer")
+    axis.set(title="Order value by month")
+    axis.legend()
+    axis.tick_params(axis="x", rotation=45)
+    charts["order_value"] = _image(figure, "order_value")
+
+    matrix = cohorts.set_index("cohort").astype(float)
+    figure = Figure(figsize=(8, 0.35 * len(matrix) + 1.5))
+    axis = figure.subplots()
+    shown = axis.imshow(matrix.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    axis.set(xticks=range(matrix.shape[1]), xticklabels=matrix.columns, yticks=range(len(matrix)), yticklabels=matrix.index,
+             xlabel="months since first purchase", title="Share of each month's new customers who bought again")
+    for (row, column), value in np.ndenumerate(matrix.to_numpy()):
+        if np.isfinite(value) and column > 0:
+            axis.text(column, row, f"{value:.0%}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "black")
+    figure.colorbar(shown, ax=axis)
+    charts["cohorts"] = _image(figure, "cohorts")
+    return charts
+
+
+def customer_charts(customers: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame]:
+    figure = Figure(figsize=(8, 3))
+    axis = figure.subplots()
+    axis.hist(customers["churn_probability"], bins=20, range=(0, 1), color="#c0504d")
+    axis.set(xlabel="churn probability", ylabel="customers", title="How many customers at each level of risk")
+    charts = {"risk_distribution": _image(figure, "risk_distribution")}
+
+    segments = customers.groupby("rfm_segment").agg(
+        customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"), mean_churn_probability=("churn_probability", "mean"),
+    ).sort_values("value_at_risk", ascending=False).reset_index()
+    figure = Figure(figsize=(8, 3.5))
+    axis = figure.subplots()
+    axis.barh(segments["rfm_segment"][::-1], segments["value_at_risk"][::-1], color="#4f81bd")
+    axis.set(xlabel="value at risk", title="Value at risk by segment")
+    charts["segments"] = _image(figure, "segments")
+    return charts, segments
+
+
+def share_of_leavers_in_top_tenth(backtest: pd.DataFrame) -> float:
+    """Of the customers who left, the share the model ranked in its top 10% (backtest, every fold)."""
+    gains = gains_points(backtest["churned"].to_numpy(), backtest["model"].to_numpy())
+    return float(np.interp(0.10, gains["contacted_share"], gains["positives_share"]))
+
+
+def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int) -> str:
+    charts = kpi_charts(kpis, cohorts)
+    customer_figures, segments = customer_charts(customers)
+    charts |= customer_figures
+    latest = kpis.iloc[-1]
+    auc = churn["backtest"]["model"]["roc_auc"]["mean"]
+    top_spend = value["backtest"]["model"]["top_decile_share"]["mean"]
+    lists = campaign["campaign"]
+    as_of = customers["as_of"].iloc[0]
+    campaign_rows = pd.DataFrame(
+        [
+            (label, lists[key]["customers"], lists[key]["expected_profit"], lists[key]["profit_low"], lists[key]["profit_high"])
+            for key, label in (("selected", "this list (selected_for_campaign)"), ("top_churn_probability", "the highest churn probabilities"), ("random", "customers at random"))
+        ],
+        columns=["who is contacted", "customers", "expected profit", "low (5%)", "high (95%)"],
+    )
+    bands = customers["churn_risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Customer retention report, {as_of}</title><style>{STYLE}</style></head>
+<body>
+<h1>Customer retention report</h1>
+<p class="note">Customers as of {as_of}. The list to act on is <code>scored_customers.csv</code>; its columns are explained in <code>docs/scored_customers.md</code>.</p>
+
+<h2>Retention at a glance ({html.escape(str(latest['period']))})</h2>
+<div class="figures">
+<div class="figure">{latest['retention_rate']:.1f}%<br><span class="note">retention rate</span></div>
+<div class="figure">{latest['churn_rate']:.1f}%<br><span class="note">churn rate</span></div>
+<div class="figure">{latest['repeat_purchase_rate']:.1f}%<br><span class="note">repeat-purchase rate</span></div>
+<div class="figure">{latest['average_order_value']:,.2f}<br><span class="note">average order value</span></div>
+<div class="figure">{latest['simple_clv']:,.0f}<br><span class="note">simple CLV</span></div>
+</div>
+{charts['kpi_trends']}
+{charts['order_value']}
+<h2>Do new customers come back?</h2>
+{charts['cohorts']}
+
+<h2>Who is at risk</h2>
+<p>{len(customers):,} current customers: {bands['high']:,} at high risk of buying nothing in the next {horizon_days} days, {bands['medium']:,} at medium risk, {bands['low']:,} at low.</p>
+{charts['risk_distribution']}
+{charts['segments']}
+{_table(segments, {"customers": ",.0f", "value_at_risk": ",.0f", "mean_churn_probability": ".2f"})}
+
+<h2>How far to trust the scores</h2>
+<p>Tested on past months the model had not seen: <b>the 10% of customers it flags as most at risk hold {leavers_share:.0%} of those who
+left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc:.0%} of the time.
+The 10% it expects to spend most went on to spend {top_spend:.0%} of all the money customers spent.</p>
+
+<h2>This campaign</h2>
+<p>The selected customers are the most profitable to contact within the budget; the same budget spent differently would be expected to earn:</p>
+{_table(campaign_rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
+<p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>
+</body></html>
+"""
+
+
+def run(params: config.Params) -> dict:
+    kpis = pd.read_csv(config.KPIS)
+    cohorts = pd.read_csv(config.COHORT_RETENTION)
+    customers = pd.read_parquet(config.SCORED_CUSTOMERS_PARQUET)
+    loaded = {path: json.loads(path.read_text(encoding="utf-8")) for path in (config.CHURN_METRICS, config.CLV_METRICS, config.CAMPAIGN_METRICS)}
+    leavers_share = share_of_leavers_in_top_tenth(pd.read_parquet(config.CHURN_BACKTEST))
+    page = render(kpis, cohorts, customers, loaded[config.CHURN_METRICS], loaded[config.CLV_METRICS], loaded[config.CAMPAIGN_METRICS], leavers_share, params.score.horizon_days)
+    with io.atomic_path(config.REPORT) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return {"charts": len(CHARTS), "leavers_in_top_tenth": leavers_share}
