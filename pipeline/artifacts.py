@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import lightgbm as lgb
+import pandas as pd
 
+from models import drift
 from models.calibration import Calibrator
 from models.churn import ChurnModel
 from models.clv import ClvModel
@@ -15,6 +17,7 @@ from pipeline import io
 BOOSTER = "booster.txt"
 CALIBRATION = "calibration.json"
 CLV_SETTINGS = "clv.json"
+REFERENCE = "reference_profile.json"  # the training data's feature and score distributions (models/drift.py)
 
 
 def _save_booster(booster: lgb.Booster, directory: Path) -> None:
@@ -46,6 +49,29 @@ def load_clv_model(directory: str | Path) -> ClvModel:
     directory = Path(directory)
     settings = json.loads((directory / CLV_SETTINGS).read_text(encoding="utf-8"))
     return ClvModel(_load_booster(directory), int(settings["horizon_days"]))
+
+
+SCORE = "churn_probability"  # the score's name in a reference profile
+
+
+def reference_profile(model: ChurnModel, snapshots: pd.DataFrame) -> dict:
+    """What the model was trained on: its features' distributions, and its scores' on the same rows."""
+    return drift.profile(snapshots[model.features].assign(**{SCORE: model.predict(snapshots)}), [*model.features, SCORE])
+
+
+def stability(reference: dict, model: ChurnModel, snapshot: pd.DataFrame) -> dict[str, float]:
+    """PSI of each feature and of the score, `snapshot` against the reference profile."""
+    return drift.stability(reference, snapshot[model.features].assign(**{SCORE: model.predict(snapshot)}))
+
+
+def save_reference(reference: dict, directory: Path) -> None:
+    io.write_json(reference, directory / REFERENCE)
+
+
+def load_reference(directory: str | Path) -> dict | None:
+    """The reference profile saved with a model, if it has one (models trained before it was added do not)."""
+    path = Path(directory) / REFERENCE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 # The MLflow artifact name of each model directory, and how to read it back.

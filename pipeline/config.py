@@ -166,6 +166,7 @@ class ScoreParams(Strict):
     value_bands: Bands = Bands(medium=0.5, high=0.9)
     rfm_segments: list[SegmentRuleParams] = Field(default_factory=list)
     playbook: list[PlaybookRule] = Field(default_factory=lambda: [PlaybookRule(action="No action")])
+    drift_psi_threshold: float = Field(default=0.25, gt=0)
 
 
 class CampaignParams(Strict):
@@ -247,6 +248,7 @@ SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
 REPORT = OUTPUTS / "report.html"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
+DRIFT_METRICS = METRICS / "drift.json"
 KPIS = Path("reports/kpis/kpis_by_period.csv")
 COHORT_RETENTION = Path("reports/kpis/cohort_retention.csv")
 KPI_METRICS = METRICS / "kpis.json"

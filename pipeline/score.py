@@ -41,10 +41,10 @@ def list_settings(params: config.Params) -> ListSettings:
 
 
 def registered_models(alias: str):
-    """The churn and CLV models that the registry's `alias` points at."""
+    """The churn and CLV models that the registry's `alias` points at, and the churn model's directory."""
     mlflow.set_tracking_uri(config.tracking_uri())
     client = mlflow.MlflowClient()
-    loaded = []
+    loaded, directories = [], []
     for name in ("churn", "clv"):
         try:
             client.get_model_version_by_alias(name, alias)
@@ -53,8 +53,26 @@ def registered_models(alias: str):
                 f"no version of the registered model {name!r} has the alias {alias!r} at {config.tracking_uri()}: "
                 f"train one (`dvc repro`) and promote it, or name another alias (--alias challenger)"
             ) from exc
-        loaded.append(mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model().model)
-    return tuple(loaded)
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
+        loaded.append(pyfunc.model)
+        directories.append(pyfunc.directory)
+    return (*loaded, directories[0])
+
+
+def population_drift(reference: dict | None, churn_model, scoring: pd.DataFrame, threshold: float) -> dict:
+    """PSI of each feature and of the churn score, today's customers against the model's training rows."""
+    if reference is None:
+        return {"checked": False, "why": "the model was saved without a reference profile"}
+    psi = artifacts.stability(reference, churn_model, scoring)
+    features = {name: value for name, value in psi.items() if name != artifacts.SCORE}
+    return {
+        "checked": True,
+        "threshold": threshold,
+        "score_psi": psi[artifacts.SCORE],
+        "max_feature_psi": max(features.values()),
+        "shifted": sorted(name for name, value in psi.items() if value > threshold),
+        "psi": psi,
+    }
 
 
 def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> tuple[pd.DataFrame, dict]:
@@ -65,11 +83,12 @@ def run(params: config.Params, alias: str | None = None, as_of: dt.date | None =
 
         scoring = scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
     if alias is None:
-        churn_model, clv_model = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL)
+        churn_model, clv_model, churn_directory = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
     else:
-        churn_model, clv_model = registered_models(alias)
+        churn_model, clv_model, churn_directory = registered_models(alias)
 
     customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params))
+    io.write_json(population_drift(artifacts.load_reference(churn_directory), churn_model, scoring, params.score.drift_psi_threshold), config.DRIFT_METRICS)
     metrics = {"as_of": customers["as_of"].iloc[0] if len(customers) else None, "customers": len(customers), "models": alias or "pipeline", "campaign": summary}
     io.write_spreadsheet_csv(customers, config.SCORED_CUSTOMERS)
     io.write_parquet(customers, config.SCORED_CUSTOMERS_PARQUET)

@@ -28,6 +28,7 @@ class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         [(artifact, directory)] = context.artifacts.items()
+        self.directory = directory  # where the model's side files (e.g. its reference profile) are
         self.model = LOADERS[artifact](directory)
 
     def predict(self, context, model_input: pd.DataFrame, params=None):

@@ -110,6 +110,7 @@ def run(params: config.Params) -> dict:
         scores, metrics, model, report = backtest_then_fit(training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon))
         metrics["final"]["calibration"] = params.train.calibration
         artifacts.save_churn_model(model, config.CHURN_MODEL)
+        artifacts.save_reference(artifacts.reference_profile(model, training), config.CHURN_MODEL)
         curves = backtest.curves(scores)
         write_evaluation(scores, metrics, curves, config.CHURN_BACKTEST, config.CHURN_METRICS, config.CHURN_PLOTS)
         _log_run(params, metrics, report, model, training, curves)

@@ -101,3 +101,9 @@ def test_expected_purchases_stay_finite_and_growing_when_the_fit_finds_no_dropou
     one_timers = (cdnow_sample["purchase_days"] == 1).to_numpy()
     T = btyd_summary(cdnow_sample)["T"].to_numpy()[one_timers]
     assert np.allclose(spans[2][one_timers], 0.7 / (7.0 + T) * 365 / 7)  # no dropout: rate x time
+
+
+def test_pareto_nbd_fits_the_same_data_to_the_same_parameters(cdnow_sample):
+    summary = btyd_summary(cdnow_sample)
+    first, second = fit_purchases(summary, "pareto_nbd").params_, fit_purchases(summary, "pareto_nbd").params_
+    assert first.to_dict() == second.to_dict()

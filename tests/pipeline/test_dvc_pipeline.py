@@ -77,6 +77,10 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     assert scored["customer_id"].is_unique and scored["churn_probability"].between(0, 1).all()
     assert (scored["as_of"] == "2011-12-10").all()
     assert scored["priority_rank"].tolist() == list(range(1, len(scored) + 1))
+    population = json.loads((project / "reports/metrics/drift.json").read_text())
+    training_columns = pd.read_parquet(project / "data/features/training.parquet").columns
+    assert population["checked"] and set(population["psi"]) == {*(c for c in training_columns if c in scoring.columns and c not in ("customer_id", "cutoff")), "churn_probability"}
+    assert all(value >= 0 for value in population["psi"].values())
     campaign = json.loads((project / "reports/metrics/campaign.json").read_text())
     assert campaign["customers"] == len(scored) and campaign["campaign"]["selected"]["customers"] == scored["selected_for_campaign"].sum()
     assert (scored[["expected_purchases", "predicted_spend", "predicted_clv"]] >= 0).all().all()
@@ -157,6 +161,7 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     run_in(project, "churn", "score", "--alias", "champion", "--as-of", "2011-11-01")
     weekly = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
     assert (weekly["as_of"] == "2011-11-01").all() and 0 < len(weekly) < len(scored)
+    assert json.loads((project / "reports/metrics/drift.json").read_text())["checked"]  # the registered model carries its reference
 
     # Last, as it needs Chromium: the report renders offline, every chart drawn, no console errors.
     charts, errors, screenshot = render_in_chromium(project / "outputs/report.html", project / "report.png")
