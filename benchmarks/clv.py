@@ -57,7 +57,8 @@ def holdout(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_hori
         started = time.perf_counter()
         model, _ = clv.fit_clv_model(training, train_horizon, settings, new_study("benchmark", None, settings.seed), btyd_features=btyd_features)
         btyd = Btyd.fit(evaluation, spend=False)
-        predictions[name] = clv.extended_spend(evaluation, model, btyd, eval_horizon)
+        carried = clv.extension(btyd.expected_purchases(evaluation, train_horizon), btyd.expected_purchases(evaluation, eval_horizon), train_horizon, eval_horizon)
+        predictions[name] = model.predict(evaluation) * carried
         seconds[name] = time.perf_counter() - started
     for name, purchase_model in (("BG/NBD x Gamma-Gamma", "bgnbd"), ("Pareto/NBD x Gamma-Gamma", "pareto_nbd")):
         started = time.perf_counter()

@@ -16,7 +16,6 @@ import pandas as pd
 
 from models.calibration import Calibrator, Method, fit_calibrator
 from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
-from models.tuning import suggest_lightgbm
 
 TARGET = "churned"
 OBJECTIVE = {"objective": "binary", "metric": "binary_logloss"}
@@ -48,6 +47,6 @@ def fit_churn_model(
     calibration: Method = "sigmoid",
 ) -> tuple[ChurnModel, FitReport]:
     """Tune, calibrate on the validation cutoffs, refit on all labelled snapshots."""
-    fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, suggest_lightgbm, study, trial_callbacks)
+    fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
     calibrator = fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration)
     return ChurnModel(fitted.booster, calibrator), fitted.report

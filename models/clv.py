@@ -31,7 +31,6 @@ import pandas as pd
 
 from models.btyd import DAYS_PER_MONTH, Btyd
 from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
-from models.tuning import suggest_lightgbm
 
 TARGET = "future_spend"
 OBJECTIVE = {"objective": "tweedie", "metric": "tweedie"}
@@ -91,7 +90,7 @@ def fit_clv_model(
 ) -> tuple[ClvModel, FitReport]:
     if btyd_features:
         labelled = with_btyd_features(labelled, horizon_days)
-    fitted = tune_and_refit(labelled, spend, horizon_days, settings, OBJECTIVE, suggest_lightgbm, study, trial_callbacks)
+    fitted = tune_and_refit(labelled, spend, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
     return ClvModel(fitted.booster, horizon_days), fitted.report
 
 
@@ -101,29 +100,31 @@ class ValueSettings:
     annual_discount_rate: float = 0.10
 
 
-def extended_spend(snapshot: pd.DataFrame, model: ClvModel, btyd: Btyd, days: float, annual_discount_rate: float = 0.0) -> np.ndarray:
-    """The model's horizon spend carried to `days`: times BG/NBD's (discounted) purchases in `days`
-    over its purchases in the horizon, per customer."""
-    horizon_purchases = btyd.expected_purchases(snapshot, model.horizon_days)
+def extension(horizon_purchases: np.ndarray, later_purchases: np.ndarray, horizon_days: int, days: float) -> np.ndarray:
+    """Per customer, what carries horizon spend to `days`: BG/NBD's (discounted) purchases in `days`
+    over its purchases in the horizon."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        extension = btyd.discounted_purchases(snapshot, days, annual_discount_rate) / horizon_purchases
-    known = np.isfinite(extension) & (horizon_purchases > 0)
+        ratio = later_purchases / horizon_purchases
+    known = np.isfinite(ratio) & (horizon_purchases > 0)
     # Without a purchase yet BG/NBD expects none in either span: such a customer extends as the typical one does.
-    typical = float(np.median(extension[known])) if known.any() else days / model.horizon_days
-    return model.predict(snapshot) * np.where(known, extension, typical)
+    typical = float(np.median(ratio[known])) if known.any() else days / horizon_days
+    return np.where(known, ratio, typical)
 
 
 def customer_value(snapshot: pd.DataFrame, model: ClvModel, settings: ValueSettings) -> pd.DataFrame:
     """Per customer: purchases and spend expected in the horizon, when next, and the lifetime value."""
     btyd = Btyd.fit(snapshot, spend=False)
     lifetime_days = settings.lifetime_months * DAYS_PER_MONTH
+    horizon_purchases = btyd.expected_purchases(snapshot, model.horizon_days)
+    lifetime_purchases = btyd.discounted_purchases(snapshot, lifetime_days, settings.annual_discount_rate)
+    predicted_spend = model.predict(snapshot)
     return pd.DataFrame(
         {
-            "expected_purchases": btyd.expected_purchases(snapshot, model.horizon_days),
+            "expected_purchases": horizon_purchases,
             "probability_of_purchase": btyd.probability_of_purchase(snapshot, model.horizon_days),
             "days_to_next_purchase": btyd.median_days_to_next_purchase(snapshot, NEXT_PURCHASE_MAX_DAYS),
-            "predicted_spend": model.predict(snapshot),
-            "lifetime_value": extended_spend(snapshot, model, btyd, lifetime_days, settings.annual_discount_rate),
+            "predicted_spend": predicted_spend,
+            "lifetime_value": predicted_spend * extension(horizon_purchases, lifetime_purchases, model.horizon_days, lifetime_days),
         },
         index=snapshot.index,
     )

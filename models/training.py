@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 
 from features.snapshots import LABEL_COLUMNS
-from models.tuning import SearchSpace, tune
+from models.tuning import tune
 
 KEY_COLUMNS = ("customer_id", "cutoff")
 
@@ -140,7 +140,6 @@ def tune_and_refit(
     horizon_days: int,
     settings: TrainingSettings,
     objective: dict,
-    search_space: SearchSpace,
     study: optuna.Study,
     trial_callbacks: Sequence[Callable] = (),
 ) -> TunedFit:
@@ -154,7 +153,6 @@ def tune_and_refit(
         train_set,
         valid_set,
         settings.base_params(objective),
-        search_space,
         n_trials=settings.n_trials,
         timeout_seconds=settings.timeout_seconds,
         max_rounds=settings.max_rounds,

@@ -22,9 +22,6 @@ ROUNDS_ATTR = "boosting_rounds"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-SearchSpace = Callable[[optuna.Trial], dict]
-
-
 def suggest_lightgbm(trial: optuna.Trial) -> dict:
     """The search space: the parameters that matter most for tabular customer data."""
     return {
@@ -67,7 +64,6 @@ def tune(
     train_set: lgb.Dataset,
     valid_set: lgb.Dataset,
     base_params: dict,
-    search_space: SearchSpace = suggest_lightgbm,
     *,
     n_trials: int,
     timeout_seconds: float | None,
@@ -85,7 +81,7 @@ def tune(
         study.enqueue_trial(base_params)
 
     def objective(trial: optuna.Trial) -> float:
-        params = with_bagging(base_params | search_space(trial))
+        params = with_bagging(base_params | suggest_lightgbm(trial))
         booster = lgb.train(
             params,
             train_set,
