@@ -50,7 +50,8 @@ def profile(frame: pd.DataFrame, columns: list[str], bins: int = BINS) -> dict[s
 
 def psi(reference: dict[str, float], current: dict[str, float]) -> float:
     total = 0.0
-    for key in set(reference) | set(current):
+    # In a fixed order: a set's order changes from run to run, and with it the sum's last digit.
+    for key in sorted(set(reference) | set(current)):
         expected, actual = max(reference.get(key, 0.0), FLOOR), max(current.get(key, 0.0), FLOOR)
         total += (actual - expected) * np.log(actual / expected)
     return float(total)
