@@ -83,6 +83,12 @@ def reliability_points(truth: np.ndarray, probabilities: np.ndarray, bins: int =
     return grouped.reset_index(drop=True)
 
 
+def calibration_error(truth: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: mean |predicted - observed| over bins of equal count (rows weigh alike)."""
+    points = reliability_points(truth, probabilities, bins)
+    return float(np.average((points["predicted"] - points["observed"]).abs(), weights=points["rows"]))
+
+
 def gini(actual: np.ndarray, scores: np.ndarray) -> float:
     """How far ordering by `scores` concentrates `actual` ahead of the even share (0 = random)."""
     actual = np.asarray(actual, dtype=float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -72,6 +73,16 @@ def load_reference(directory: str | Path) -> dict | None:
     """The reference profile saved with a model, if it has one (models trained before it was added do not)."""
     path = Path(directory) / REFERENCE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def model_digest(directory: str | Path) -> str:
+    """A fingerprint of a saved model's files: which registered version is the model on disk."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 # The MLflow artifact name of each model directory, and how to read it back.

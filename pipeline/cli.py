@@ -99,13 +99,51 @@ def score(
     from pipeline import score as stage
 
     try:
-        customers, metrics = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
+        customers, metrics, _ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
     except (config.ConfigError, io.InputError) as exc:
         _fail(exc)
     print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}", file=sys.stderr)
     for name, figures in metrics["campaign"].items():
         print(f"score: {name:<21} {figures['customers']:>6,.0f} customers, expected profit {figures['expected_profit']:>12,.0f} "
               f"({figures['profit_low']:,.0f} to {figures['profit_high']:,.0f})", file=sys.stderr)
+
+
+def _retrain(params_path: Path, reproduce_first: bool) -> None:
+    from pipeline import retrain as stage
+
+    params = _load(params_path)
+    try:
+        record, code = stage.retrain(params, reproduce_first=reproduce_first)
+    except stage.Locked as exc:
+        print(f"retrain: {exc}", file=sys.stderr)
+        raise typer.Exit(code=stage.LOCKED) from None
+    except (config.ConfigError, io.InputError) as exc:
+        _fail(exc)
+    except stage.StepFailed as exc:
+        print(f"retrain: failed at {exc}; the champion and {config.SCORED_CUSTOMERS} are unchanged", file=sys.stderr)
+        raise typer.Exit(code=stage.FAILED) from None
+    metric, new, old = record["metric"], record["challenger"], record["champion"]
+    against = f" vs champion {old['churn'][metric]:.4f}" if old else ""
+    print(f"retrain: window {record['window']['cutoff']}: challenger {metric} {new['churn'][metric]:.4f}{against}", file=sys.stderr)
+    for guard in record["guards"]:
+        value = "n/a" if guard["value"] is None else f"{guard['value']:.4f}"
+        print(f"retrain: guard {guard['name']:<15} {value:>8} (limit {guard['limit']}) {'ok' if guard['passed'] else 'FAILED'}", file=sys.stderr)
+    print(f"retrain: {record['decision']}: {record['reason']} -> {config.DECISION}", file=sys.stderr)
+    if code == stage.NO_CHAMPION:
+        print("retrain: no champion to score with: nothing was scored", file=sys.stderr)
+    raise typer.Exit(code=code)
+
+
+@app.command()
+def retrain(params: Path = ParamsOption) -> None:
+    """For schedulers: reproduce the pipeline on the current data, then `promote`. Exit codes: README."""
+    _retrain(params, reproduce_first=True)
+
+
+@app.command()
+def promote(params: Path = ParamsOption) -> None:
+    """Gate the trained models (challenger) against the champion, move `champion` if they win, score with the champion."""
+    _retrain(params, reproduce_first=False)
 
 
 @app.command()

@@ -185,6 +185,18 @@ class KpisParams(Strict):
     active_days: int = Field(default=90, ge=1)
 
 
+class RetrainParams(Strict):
+    """The champion/challenger gate of `churn retrain` (models/promotion.py)."""
+
+    metric: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"] = "roc_auc"
+    min_improvement: float = 0.005
+    max_calibration_error: float = Field(default=0.2, gt=0)
+    max_quarantine_share: float = Field(default=0.5, ge=0, le=1)
+    max_score_psi: float = Field(default=0.25, gt=0)
+    baseline_tolerance: float = Field(default=0.01, ge=0)
+    max_value_gini_loss: float = Field(default=0.02, ge=0)
+
+
 class TrackingParams(Strict):
     experiment: str = "churn"
 
@@ -197,6 +209,7 @@ class Params(Strict):
     score: ScoreParams = ScoreParams()
     campaign: CampaignParams = CampaignParams()
     kpis: KpisParams = KpisParams()
+    retrain: RetrainParams = RetrainParams()
     tracking: TrackingParams = TrackingParams()
 
 
@@ -249,6 +262,8 @@ SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
 REPORT = OUTPUTS / "report.html"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
 DRIFT_METRICS = METRICS / "drift.json"
+RETRAIN_LOCK = Path("data/retrain.lock")
+DECISION = Path("reports/retrain/decision.json")
 KPIS = Path("reports/kpis/kpis_by_period.csv")
 COHORT_RETENTION = Path("reports/kpis/cohort_retention.csv")
 KPI_METRICS = METRICS / "kpis.json"

@@ -102,7 +102,41 @@ def share_of_leavers_in_top_tenth(backtest: pd.DataFrame) -> float:
     return float(np.interp(0.10, gains["contacted_share"], gains["positives_share"]))
 
 
-def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int) -> str:
+METRIC_NAMES = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "top_decile_lift": "top-decile lift", "brier": "Brier score", "log_loss": "log loss"}
+
+
+def _stability_words(psi: float) -> str:
+    return "stable" if psi < 0.1 else "worth a look" if psi < 0.25 else "shifted"
+
+
+def health_section(drift: dict | None, decision: dict | None) -> str:
+    """Drift of today's customers from the model's training data; the last retraining decision, if given."""
+    parts = ["<h2>Is the model still fit for today's customers?</h2>"]
+    if drift and drift.get("checked"):
+        moved = pd.Series(drift["psi"]).drop("churn_probability", errors="ignore").nlargest(5)
+        parts.append(
+            f"<p>Population stability index of the churn scores, today's customers against those the model was trained on: "
+            f"<b>{drift['score_psi']:.2f}</b> ({_stability_words(drift['score_psi'])}; below 0.1 is stable, above 0.25 shifted). "
+            f"The features that moved most:</p>"
+        )
+        parts.append(_table(pd.DataFrame({"feature": moved.index, "PSI": moved.to_numpy(), "reading": [_stability_words(v) for v in moved]}), {"PSI": ".2f"}))
+    else:
+        parts.append('<p class="note">No drift check: the model was saved without its training profile.</p>')
+    if decision:
+        metric, window = METRIC_NAMES[decision["metric"]], decision["window"]
+        versus = f", the champion's {decision['champion']['churn'][decision['metric']]:.3f}" if decision["champion"] else ""
+        parts.append(
+            f"<p>Last retraining: <b>{html.escape(decision['decision'])}</b> ({html.escape(decision['reason'])}). On the latest "
+            f"window whose outcome is known ({window['cutoff']}, {window['customers']:,} customers) the new model's {metric} was "
+            f"{decision['challenger']['churn'][decision['metric']]:.3f}{versus}.</p>"
+        )
+        guards = pd.DataFrame(decision["guards"])[["name", "value", "limit", "passed"]].rename(columns={"name": "check"})
+        guards["passed"] = guards["passed"].map({True: "yes", False: "NO"})
+        parts.append(_table(guards, {"value": ".3f", "limit": ".3f"}))
+    return "\n".join(parts)
+
+
+def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "") -> str:
     charts = kpi_charts(kpis, cohorts)
     customer_figures, segments = customer_charts(customers)
     charts |= customer_figures
@@ -148,6 +182,7 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
 <p>Tested on past months the model had not seen: <b>the 10% of customers it flags as most at risk hold {leavers_share:.0%} of those who
 left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc:.0%} of the time.
 The 10% it expects to spend most went on to spend {top_spend:.0%} of all the money customers spent.</p>
+{health}
 
 <h2>This campaign</h2>
 <p>The selected customers are the most profitable to contact within the budget; the same budget spent differently would be expected to earn:</p>
@@ -157,13 +192,21 @@ The 10% it expects to spend most went on to spend {top_spend:.0%} of all the mon
 """
 
 
-def run(params: config.Params) -> dict:
+def run(params: config.Params, decision: dict | None = None, evaluation: dict | None = None) -> dict:
+    """The page from the pipeline's files; `evaluation` may replace the model-quality inputs with those
+    of the registered models that scored the list (`churn retrain`): churn and clv metrics, churn backtest."""
     kpis = pd.read_csv(config.KPIS)
     cohorts = pd.read_csv(config.COHORT_RETENTION)
     customers = pd.read_parquet(config.SCORED_CUSTOMERS_PARQUET)
-    loaded = {path: json.loads(path.read_text(encoding="utf-8")) for path in (config.CHURN_METRICS, config.CLV_METRICS, config.CAMPAIGN_METRICS)}
-    leavers_share = share_of_leavers_in_top_tenth(pd.read_parquet(config.CHURN_BACKTEST))
-    page = render(kpis, cohorts, customers, loaded[config.CHURN_METRICS], loaded[config.CLV_METRICS], loaded[config.CAMPAIGN_METRICS], leavers_share, params.score.horizon_days)
+    inputs = {path: json.loads(path.read_text(encoding="utf-8")) for path in (config.CHURN_METRICS, config.CLV_METRICS, config.CAMPAIGN_METRICS)}
+    inputs[config.CHURN_BACKTEST] = pd.read_parquet(config.CHURN_BACKTEST)
+    inputs |= evaluation or {}
+    leavers_share = share_of_leavers_in_top_tenth(inputs[config.CHURN_BACKTEST])
+    drift = json.loads(config.DRIFT_METRICS.read_text(encoding="utf-8")) if config.DRIFT_METRICS.is_file() else None
+    page = render(
+        kpis, cohorts, customers, inputs[config.CHURN_METRICS], inputs[config.CLV_METRICS], inputs[config.CAMPAIGN_METRICS],
+        leavers_share, params.score.horizon_days, health_section(drift, decision),
+    )
     with io.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return {"charts": len(CHARTS), "leavers_in_top_tenth": leavers_share}

@@ -8,6 +8,7 @@ snapshot at that date from the clean data, the models registered under that alia
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import mlflow
 import pandas as pd
@@ -17,6 +18,12 @@ from models.clv import ValueSettings
 from models.customer_list import ListSettings, PlaybookRule, score_customers
 from models.segments import SegmentRule
 from pipeline import artifacts, config, io
+
+
+class Scored(NamedTuple):
+    customers: pd.DataFrame
+    metrics: dict
+    drift: dict
 
 
 def list_settings(params: config.Params) -> ListSettings:
@@ -40,23 +47,26 @@ def list_settings(params: config.Params) -> ListSettings:
     )
 
 
+def registered_model(name: str, selector: str):
+    """A registered model (`selector`: "@alias" or "/version") and the directory of its side files."""
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}{selector}").unwrap_python_model()
+    return pyfunc.model, pyfunc.directory
+
+
 def registered_models(alias: str):
     """The churn and CLV models that the registry's `alias` points at, and the churn model's directory."""
     mlflow.set_tracking_uri(config.tracking_uri())
     client = mlflow.MlflowClient()
-    loaded, directories = [], []
     for name in ("churn", "clv"):
         try:
             client.get_model_version_by_alias(name, alias)
         except mlflow.exceptions.MlflowException as exc:
             raise config.ConfigError(
                 f"no version of the registered model {name!r} has the alias {alias!r} at {config.tracking_uri()}: "
-                f"train one (`dvc repro`) and promote it, or name another alias (--alias challenger)"
+                f"train one (`dvc repro`) and promote it (`churn promote`), or name another alias (--alias challenger)"
             ) from exc
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
-        loaded.append(pyfunc.model)
-        directories.append(pyfunc.directory)
-    return (*loaded, directories[0])
+    (churn_model, churn_directory), (clv_model, _) = (registered_model(name, f"@{alias}") for name in ("churn", "clv"))
+    return churn_model, clv_model, churn_directory
 
 
 def population_drift(reference: dict | None, churn_model, scoring: pd.DataFrame, threshold: float) -> dict:
@@ -75,32 +85,47 @@ def population_drift(reference: dict | None, churn_model, scoring: pd.DataFrame,
     }
 
 
-def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> tuple[pd.DataFrame, dict]:
+def snapshot(params: config.Params, as_of: dt.date | None = None) -> pd.DataFrame:
+    """The customers to score: the scoring snapshot, or the snapshot at `as_of` from the clean data."""
     if as_of is None:
-        scoring = pd.read_parquet(config.SCORING_SNAPSHOT)
-    else:
-        from pipeline.featurize import scoring_snapshot
+        return pd.read_parquet(config.SCORING_SNAPSHOT)
+    from pipeline.featurize import scoring_snapshot
 
-        scoring = scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
-    if alias is None:
-        churn_model, clv_model, churn_directory = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
-    else:
-        churn_model, clv_model, churn_directory = registered_models(alias)
+    return scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
 
+
+def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, churn_directory, models: str) -> Scored:
+    """The list, its campaign figures and the population drift, in memory: nothing written yet."""
     customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params))
-    io.write_json(population_drift(artifacts.load_reference(churn_directory), churn_model, scoring, params.score.drift_psi_threshold), config.DRIFT_METRICS)
-    metrics = {"as_of": customers["as_of"].iloc[0] if len(customers) else None, "customers": len(customers), "models": alias or "pipeline", "campaign": summary}
-    io.write_spreadsheet_csv(customers, config.SCORED_CUSTOMERS)
-    io.write_parquet(customers, config.SCORED_CUSTOMERS_PARQUET)
-    io.write_json(metrics, config.CAMPAIGN_METRICS)
-    _log_run(params, metrics)
-    return customers, metrics
+    drift = population_drift(artifacts.load_reference(churn_directory), churn_model, scoring, params.score.drift_psi_threshold)
+    metrics = {"as_of": customers["as_of"].iloc[0] if len(customers) else None, "customers": len(customers), "models": models, "campaign": summary}
+    return Scored(customers, metrics, drift)
+
+
+def publish(params: config.Params, scored: Scored) -> None:
+    """Write the list, its campaign figures and the drift report (each file atomically); log the run."""
+    io.write_json(scored.drift, config.DRIFT_METRICS)
+    io.write_spreadsheet_csv(scored.customers, config.SCORED_CUSTOMERS)
+    io.write_parquet(scored.customers, config.SCORED_CUSTOMERS_PARQUET)
+    io.write_json(scored.metrics, config.CAMPAIGN_METRICS)
+    _log_run(params, scored.metrics)
+
+
+def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> Scored:
+    scoring = snapshot(params, as_of)
+    if alias is None:
+        models = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
+    else:
+        models = registered_models(alias)
+    scored = score(params, scoring, *models, models=alias or "pipeline")
+    publish(params, scored)
+    return scored
 
 
 def _log_run(params: config.Params, metrics: dict) -> None:
     mlflow.set_tracking_uri(config.tracking_uri())
     mlflow.set_experiment(params.tracking.experiment)
-    with mlflow.start_run(run_name="score"):
+    with mlflow.start_run(run_name="score", nested=True):  # nested under `churn retrain`'s run when it scores
         mlflow.log_params({f"campaign.{key}": value for key, value in params.campaign.model_dump().items()} | {"models": metrics["models"]})
         mlflow.log_metrics({f"{name}.{key}": value for name, figures in metrics["campaign"].items() for key, value in figures.items()})
         mlflow.log_metric("customers", metrics["customers"])

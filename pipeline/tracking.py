@@ -14,9 +14,11 @@ from matplotlib.figure import Figure  # figures straight to files: no pyplot sta
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from pipeline.artifacts import LOADERS
+from pipeline.artifacts import LOADERS, model_digest
 
 NEW_MODEL_ALIAS = "challenger"
+MODEL_DIGEST_TAG = "model_digest"  # ties a registered version to the model files a stage wrote
+BACKTEST_ARTIFACT = "evaluation"  # each training run's backtest predictions, for a later champion/challenger gate
 
 
 class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):
@@ -53,7 +55,9 @@ def log_and_register_model(registered_name: str, model_dir: Path, example: pd.Da
             registered_model_name=registered_name,
         )
     version = int(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(registered_name, NEW_MODEL_ALIAS, version)
+    client = MlflowClient()
+    client.set_model_version_tag(registered_name, str(version), MODEL_DIGEST_TAG, model_digest(model_dir))
+    client.set_registered_model_alias(registered_name, NEW_MODEL_ALIAS, version)
     return version
 
 

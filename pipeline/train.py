@@ -130,14 +130,15 @@ def _log_run(params: config.Params, metrics: dict, report: FitReport, model: chu
             **{f"tuned.{key}": value for key, value in report.params.items()},
         }
     )
-    log_backtest(metrics, "churn")
+    log_backtest(metrics, "churn", config.CHURN_BACKTEST)
     mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
     tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.CURVES.items()})
 
     log_explained_model("churn", config.CHURN_MODEL, model, training, "log-odds")
 
 
-def log_backtest(metrics: dict, name: str) -> None:
+def log_backtest(metrics: dict, name: str, scores_path) -> None:
+    mlflow.log_artifact(str(scores_path), tracking.BACKTEST_ARTIFACT)
     for method, summary in metrics["backtest"].items():
         mlflow.log_metrics({f"backtest.{method}.{metric}.{stat}": value for metric, stats in summary.items() for stat, value in stats.items()})
     mlflow.log_dict(metrics, f"metrics/{name}.json")
@@ -152,6 +153,7 @@ def log_explained_model(registered_name: str, model_dir, model, training: pd.Dat
     mlflow.log_text(shap.sort_values(ascending=False).to_csv(), "shap_summary.csv")
     tracking.log_bar_chart(shap.nlargest(20), f"mean |SHAP| ({shap_units}), latest labelled cutoff", "shap_summary.png")
 
+    mlflow.log_param("latest_labelled_cutoff", f"{training['cutoff'].max():%Y-%m-%d}")
     example = training.head(5)
     version = tracking.log_and_register_model(registered_name, model_dir, example[model.features], model.predict(example))
     mlflow.set_tag("registered_version", version)

@@ -57,7 +57,7 @@ def run(params: config.Params) -> dict:
                 **{f"tuned.{key}": value for key, value in report.params.items()},
             }
         )
-        log_backtest(metrics, "clv")
+        log_backtest(metrics, "clv", config.CLV_BACKTEST)
         tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.VALUE_CURVES.items()})
         if params.clv.btyd_features:
             training = clv.with_btyd_features(training, horizon)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models.metrics import (
+    calibration_error,
     classification_metrics,
     decile_table,
     gains_points,
@@ -61,3 +62,11 @@ def test_reliability_bins_hold_equal_counts_and_their_means():
     points = reliability_points(np.array([0, 0, 1, 1] * 5), np.linspace(0, 1, 20), bins=4)
     assert points["rows"].tolist() == [5, 5, 5, 5]
     assert points["predicted"].iloc[0] == pytest.approx(np.linspace(0, 1, 20)[:5].mean())
+
+
+def test_calibration_error_known_answers():
+    truth = np.array([0, 1] * 50)
+    assert calibration_error(truth, np.full(100, 0.5)) == pytest.approx(0.0)
+    assert calibration_error(truth, np.full(100, 0.9)) == pytest.approx(0.4)  # every bin: 0.9 predicted, half observed
+    # Perfectly sorted outcomes, predicted 0.5 throughout: the lower half of the bins saw none, the upper all.
+    assert calibration_error(np.array([0] * 50 + [1] * 50), np.linspace(0.4999, 0.5001, 100), bins=2) == pytest.approx(0.5, abs=1e-3)

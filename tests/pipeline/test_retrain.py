@@ -1,0 +1,198 @@
+"""`churn retrain` as a scheduler runs it: against a real `mlflow server`, in a copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from pipeline import config, io, retrain
+from tests.conftest import copy_project, update_params
+from tests.pipeline.test_dvc_pipeline import online_retail_slice
+
+pytestmark = pytest.mark.pipeline
+
+SCORED = Path("outputs/scored_customers.csv")
+DECISION = Path("reports/retrain/decision.json")
+QUICK = {
+    "train.n_trials": 2,
+    "train.backtest_folds": 1,
+    "features.training_cutoffs": 7,
+    # A fifth of the customers and two trials per fit: the probabilities are rougher than the
+    # pipeline's (0.19 off on the window, against 0.05 by default), which is not what this tests.
+    "retrain.max_calibration_error": 0.3,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory) -> str:
+    """`mlflow server`: SQLite backend, local artifact store served over HTTP, a loopback port."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    server = subprocess.Popen(
+        [Path(sys.executable).with_name("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "artifacts")],
+        stdout=(home / "server.log").open("w"), stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"mlflow server did not start:\n{(home / 'server.log').read_text()}")
+            time.sleep(0.5)
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def churn(project: Path, uri: str, *args: str) -> subprocess.CompletedProcess:
+    """The `churn` command as cron would run it: a bare PATH, the tracking server from the environment."""
+    env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri}
+    return subprocess.run([Path(sys.executable).with_name("churn"), *args], cwd=project, env=env, capture_output=True, text=True)
+
+
+def started(project: Path, uri: str, *args: str) -> subprocess.Popen:
+    env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri}
+    return subprocess.Popen([Path(sys.executable).with_name("churn"), *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def aliased(uri: str, alias: str) -> dict[str, str]:
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    return {name: client.get_model_version_by_alias(name, alias).version for name in ("churn", "clv")}
+
+
+def versions(uri: str) -> list[tuple[str, str]]:
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    return sorted((version.name, version.version) for version in client.search_model_versions())
+
+
+@pytest.fixture(scope="module")
+def promoted(tracking_server, tmp_path_factory):
+    """A project whose first `churn retrain` ran: the project, the server and that run's result."""
+    project = copy_project(tmp_path_factory.mktemp("retrain") / "project")
+    online_retail_slice(project / "data/raw/slice.csv.gz")
+    update_params(project, {"data.transactions.path": "data/raw/slice.csv.gz", **QUICK})
+    first = churn(project, tracking_server, "retrain")
+    return project, tracking_server, first
+
+
+def test_the_first_retrain_promotes_and_a_rerun_on_the_same_data_changes_nothing(promoted):
+    project, uri, first = promoted
+    assert first.returncode == 0, first.stderr
+    record = json.loads((project / DECISION).read_text())
+    assert record["decision"] == "promoted" and record["champion"] is None and "no champion" in record["reason"]
+    assert all(guard["passed"] for guard in record["guards"])
+    assert {guard["name"] for guard in record["guards"]} == {"calibration", "data_quality", "score_stability", "beats_baselines"}
+    assert aliased(uri, "champion") == aliased(uri, "challenger") == {name: str(v) for name, v in record["champion_after"].items()}
+    window = pd.read_parquet(project / "data/features/training.parquet")["cutoff"].max()
+    assert record["window"]["cutoff"] == f"{window:%Y-%m-%d}"
+    assert record["drift_since_champion_trained"]["checked"] and "score_psi" in record["drift_since_champion_trained"]
+
+    scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
+    assert len(scored) == json.loads((project / "reports/metrics/features.json").read_text())["scoring_customers"]
+    assert "Last retraining: <b>promoted</b>" in (project / "outputs/report.html").read_text()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    [run] = client.search_runs([client.get_experiment_by_name("churn").experiment_id], "attributes.run_name = 'retrain'")
+    assert run.data.tags["decision"] == "promoted" and run.data.metrics["challenger.churn.roc_auc"] == pytest.approx(record["challenger"]["churn"]["roc_auc"])
+    assert client.get_model_version("churn", record["champion_after"]["churn"]).tags["gate"].startswith("promoted")
+
+    before = {path: (project / path).read_bytes() for path in (SCORED, DECISION, Path("dvc.lock"))}
+    registered = versions(uri)
+    again = churn(project, uri, "retrain")
+    assert again.returncode == 0, again.stderr
+    assert "kept: the challenger is the champion already" in again.stderr
+    assert versions(uri) == registered and aliased(uri, "champion") == {name: str(v) for name, v in record["champion_after"].items()}
+    rerun = json.loads((project / DECISION).read_text())
+    assert rerun["decision"] == "kept" and rerun["champion"]["evaluated_by"] == "its own backtest at this cutoff"
+    assert rerun["champion"]["churn"] == rerun["challenger"]["churn"]
+    assert (project / SCORED).read_bytes() == before[SCORED] and (project / "dvc.lock").read_bytes() == before[Path("dvc.lock")]
+    kept = (project / DECISION).read_bytes()
+    assert churn(project, uri, "retrain").returncode == 0
+    assert (project / DECISION).read_bytes() == kept
+
+
+def test_two_retrains_at_once_one_runs_and_the_other_stops_at_the_lock(promoted):
+    project, uri, _ = promoted
+    runs = [started(project, uri, "retrain") for _ in range(2)]
+    results = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
+    assert sorted(code for code, _ in results) == [0, retrain.LOCKED]
+    [(_, refused)] = [(code, err) for code, err in results if code == retrain.LOCKED]
+    assert "another retrain holds data/retrain.lock (pid" in refused and "nothing was changed" in refused
+
+
+def test_a_failure_mid_way_leaves_the_champion_and_the_list_untouched(promoted):
+    project, uri, _ = promoted
+    champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
+    raw = project / "data/raw/slice.csv.gz"
+    good = raw.read_bytes()
+    pd.read_csv(raw, dtype="string").drop(columns="InvoiceDate").to_csv(raw, index=False, compression="gzip")
+    try:
+        failed = churn(project, uri, "retrain")
+    finally:
+        raw.write_bytes(good)
+    assert failed.returncode == retrain.FAILED
+    assert "column 'InvoiceDate' (params data.transactions.timestamp) not found" in failed.stderr
+    assert "retrain: failed at dvc repro" in failed.stderr and "the champion and outputs/scored_customers.csv are unchanged" in failed.stderr
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+    assert json.loads((project / DECISION).read_text())["decision"] == "failed"
+
+    # The data mended, the next scheduled run rebuilds what the failed stage had cleared and keeps the champion.
+    mended = churn(project, uri, "retrain")
+    assert mended.returncode == 0, mended.stderr
+    assert json.loads((project / DECISION).read_text())["decision"] == "kept"
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_not_promoted_and_a_failed_publish_is_undone(promoted, monkeypatch):
+    project, uri, _ = promoted
+    champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
+    snapshots = project / "data/features/training.parquet"
+    training = pd.read_parquet(snapshots)
+    # Every cutoff before the window learns from shuffled outcomes; the window keeps the true ones.
+    earlier = training["cutoff"] < training["cutoff"].max()
+    training.loc[earlier, "churned"] = training.loc[earlier, "churned"].sample(frac=1, random_state=0).to_numpy()
+    training.to_parquet(snapshots, index=False)
+    assert churn(project, uri, "train").returncode == 0
+    assert aliased(uri, "challenger")["churn"] != champion["churn"]
+
+    gated = churn(project, uri, "promote")
+    assert gated.returncode == 0, gated.stderr
+    record = json.loads((project / DECISION).read_text())
+    # Noise fitted to the features ranks the window no better than chance (here 0.42; the champion 0.71).
+    assert record["decision"] == "kept" and record["challenger"]["churn"]["roc_auc"] < 0.6
+    assert record["improvement"] < -0.1 and "beats_baselines" in record["reason"]
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+
+    # With the gate opened wide the same challenger would be promoted; a failure while publishing
+    # its list puts the alias and every file back.
+    update_params(project, {"retrain.min_improvement": -1.0, "retrain.baseline_tolerance": 1.0, "retrain.max_value_gini_loss": 1.0})
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "write_parquet", disk_full)
+    with pytest.raises(retrain.StepFailed, match="publish: OSError"):
+        retrain.retrain(config.load_params(), reproduce_first=False)
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
