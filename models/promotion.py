@@ -105,4 +105,5 @@ def decide(settings: GateSettings, challenger_metric: float, champion_metric: fl
         return Decision(True, "no champion yet: the first model that passes every guard becomes champion", None)
     if gain >= settings.min_improvement:
         return Decision(True, f"{settings.metric} better by {gain:.4f} (margin {settings.min_improvement})", gain)
-    return Decision(False, f"{settings.metric} better by {gain:.4f}, less than the margin {settings.min_improvement}", gain)
+    change = f"better by {gain:.4f}" if gain >= 0 else f"worse by {-gain:.4f}"
+    return Decision(False, f"{settings.metric} {change}, less than the margin {settings.min_improvement}", gain)

@@ -122,6 +122,9 @@ def _retrain(params_path: Path, reproduce_first: bool) -> None:
     except stage.StepFailed as exc:
         print(f"retrain: failed at {exc}; the champion and {config.SCORED_CUSTOMERS} are unchanged", file=sys.stderr)
         raise typer.Exit(code=stage.FAILED) from None
+    except Exception as exc:  # e.g. the tracking server unreachable before the gate: still a plain exit 1 for the scheduler
+        print(f"retrain: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise typer.Exit(code=stage.FAILED) from None
     metric, new, old = record["metric"], record["challenger"], record["champion"]
     against = f" vs champion {old['churn'][metric]:.4f}" if old else ""
     print(f"retrain: window {record['window']['cutoff']}: challenger {metric} {new['churn'][metric]:.4f}{against}", file=sys.stderr)

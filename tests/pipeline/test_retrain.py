@@ -65,15 +65,16 @@ def tracking_server(tmp_path_factory) -> str:
     server.wait(timeout=30)
 
 
-def churn(project: Path, uri: str, *args: str) -> subprocess.CompletedProcess:
-    """The `churn` command as cron would run it: a bare PATH, the tracking server from the environment."""
-    env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri}
-    return subprocess.run([Path(sys.executable).with_name("churn"), *args], cwd=project, env=env, capture_output=True, text=True)
-
-
 def started(project: Path, uri: str, *args: str) -> subprocess.Popen:
+    """The `churn` command as cron would start it: a bare PATH, the tracking server from the environment."""
     env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri}
     return subprocess.Popen([Path(sys.executable).with_name("churn"), *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def churn(project: Path, uri: str, *args: str) -> subprocess.CompletedProcess:
+    process = started(project, uri, *args)
+    stdout, stderr = process.communicate(timeout=900)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def aliased(uri: str, alias: str) -> dict[str, str]:
