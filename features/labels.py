@@ -18,7 +18,7 @@ def future_outcomes(transactions: ir.Table, cutoff: dt.datetime, horizon_days: i
     orders = purchase_orders(window)
     return orders.group_by("customer_id").aggregate(
         future_orders=orders.count(),
-        future_spend=orders.order_value.sum(),
+        future_spend=orders.order_value.sum().cast("float64"),
         days_to_next_purchase=days_between(at, orders.ordered_at.min()),
     )
 

@@ -13,15 +13,28 @@ import ibis
 import ibis.expr.types as ir
 
 SECONDS_PER_DAY = 86_400.0
+# Money is summed as a decimal: a sum of floats depends on the order parallel workers add them in,
+# so the same data gave features that differed in the last bits from run to run.
+MONEY = "decimal(18, 4)"
 
 
 def timestamp(value: dt.datetime) -> ir.TimestampScalar:
     return ibis.literal(value, type="timestamp")
 
 
+def seconds_between(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole seconds from `earlier` to `later`: integers, so their sums are exact."""
+    return later.epoch_seconds() - earlier.epoch_seconds()
+
+
 def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.FloatingValue:
     """Fractional days from `earlier` to `later`, computed the same way on every backend."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+    return seconds_between(earlier, later).cast("float64") / SECONDS_PER_DAY
+
+
+def money_as_float(table: ir.Table) -> ir.Table:
+    """The exact sums (decimal columns) as float64, once every sum is taken."""
+    return table.mutate(**{name: table[name].cast("float64") for name, dtype in table.schema().items() if dtype.is_decimal()})
 
 
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
@@ -39,7 +52,7 @@ def purchase_orders(transactions: ir.Table) -> ir.Table:
     lines = transactions.filter(~transactions.is_return)
     return lines.group_by(["customer_id", "order_id"]).aggregate(
         ordered_at=lines.timestamp.min(),
-        order_value=lines.amount.sum(),
+        order_value=lines.amount.cast(MONEY).sum(),
         order_items=lines.quantity.sum(),
         order_lines=lines.count(),
     )
@@ -108,7 +121,7 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
     returns = history.filter(history.is_return)
     per_customer_returns = returns.group_by("customer_id").aggregate(
         return_orders=returns.order_id.nunique(),
-        returns_value=-returns.amount.sum(),
+        returns_value=-returns.amount.cast(MONEY).sum(),
     )
     joined = per_customer
     for block in (_purchase_rhythm(orders), per_customer_returns, _breadth(history.filter(~history.is_return))):
@@ -138,4 +151,4 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         **trends,
     )
     hidden = [name for name in features.columns if name.startswith("_")]
-    return features.drop("first_purchase", "last_purchase", "repeat_products", "first_day_spend", *hidden)
+    return money_as_float(features.drop("first_purchase", "last_purchase", "repeat_products", "first_day_spend", *hidden))

@@ -12,7 +12,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from features.rfm import days_between, timestamp
+from features.rfm import SECONDS_PER_DAY, days_between, seconds_between, timestamp
 
 AVERAGE_MONTH_DAYS = 30.4375
 
@@ -35,7 +35,7 @@ def subscription_features(subscriptions: ir.Table, cutoff: dt.datetime) -> ir.Ta
     counted_end = ibis.ifelse(started.end.isnull() | (started.end > at), at, started.end)
     return started.group_by("customer_id").aggregate(
         subscription_periods=started.count(),
-        months_subscribed=(days_between(started.start, counted_end) / AVERAGE_MONTH_DAYS).sum(),
+        months_subscribed=seconds_between(started.start, counted_end).sum().cast("float64") / (SECONDS_PER_DAY * AVERAGE_MONTH_DAYS),
         days_since_first_subscription=days_between(started.start.min(), at),
         current_plan=started.plan.argmax(started.start),
         current_price=started.price.argmax(started.start),

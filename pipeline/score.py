@@ -114,10 +114,10 @@ def publish(params: config.Params, scored: Scored) -> None:
 def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> Scored:
     scoring = snapshot(params, as_of)
     if alias is None:
-        models = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
+        loaded = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
     else:
-        models = registered_models(alias)
-    scored = score(params, scoring, *models, models=alias or "pipeline")
+        loaded = registered_models(alias)
+    scored = score(params, scoring, *loaded, models=alias or "pipeline")
     publish(params, scored)
     return scored
 

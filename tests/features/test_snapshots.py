@@ -152,3 +152,14 @@ def test_training_cutoffs_end_their_label_windows_by_as_of():
 
 def test_default_as_of_is_the_midnight_after_the_last_transaction():
     assert default_as_of(dt.datetime(2011, 12, 9, 12, 50)) == dt.datetime(2011, 12, 10)
+
+
+def test_spend_is_exact_whatever_order_the_rows_are_added_in():
+    # As floats, (0.1 + 0.2) + 0.3 and (0.3 + 0.2) + 0.1 differ in the last bit: parallel
+    # workers finishing in another order gave features that changed from run to run.
+    lines = [("c1", "2021-01-10", "o1", "p", 1, amount, False) for amount in (0.1, 0.2, 0.3)]
+    lines += [("c1", "2021-01-12", "o2", "p", 1, -0.1, True)]
+    forward = compute_snapshot(transactions_frame(lines))
+    backward = compute_snapshot(transactions_frame(lines[::-1]))
+    pd.testing.assert_frame_equal(forward, backward, check_exact=True)
+    assert forward.loc["c1", "gross_spend"] == 0.6 and forward.loc["c1", "net_spend"] == 0.5
