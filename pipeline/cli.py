@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -96,10 +97,17 @@ def score(
     as_of: datetime = typer.Option(None, "--as-of", formats=["%Y-%m-%d"], help="Score the customers at this date (default: the scoring snapshot)."),
 ) -> None:
     """Score every current customer into outputs/scored_customers.csv, with the campaign selection."""
+    from pipeline import retrain
     from pipeline import score as stage
 
+    # A scheduled scoring (by alias) and a retrain write the same files: one at a time.
+    guard = contextlib.nullcontext() if alias is None else retrain.exclusive()
     try:
-        customers, metrics, _ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
+        with guard:
+            customers, metrics, _ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
+    except retrain.Locked as exc:
+        print(f"score: {exc}", file=sys.stderr)
+        raise typer.Exit(code=retrain.LOCKED) from None
     except (config.ConfigError, io.InputError) as exc:
         _fail(exc)
     print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}", file=sys.stderr)

@@ -132,13 +132,18 @@ def test_the_first_retrain_promotes_and_a_rerun_on_the_same_data_changes_nothing
     assert (project / DECISION).read_bytes() == kept
 
 
-def test_two_retrains_at_once_one_runs_and_the_other_stops_at_the_lock(promoted):
+def test_two_retrains_at_once_one_runs_and_the_other_stops_at_the_lock_as_does_a_scoring(promoted):
     project, uri, _ = promoted
     runs = [started(project, uri, "retrain") for _ in range(2)]
     results = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
     assert sorted(code for code, _ in results) == [0, retrain.LOCKED]
     [(_, refused)] = [(code, err) for code, err in results if code == retrain.LOCKED]
     assert "another retrain holds data/retrain.lock (pid" in refused and "nothing was changed" in refused
+
+    # The weekly scoring by alias writes the same files: it waits its turn too.
+    with retrain.exclusive(project / config.RETRAIN_LOCK):
+        weekly = churn(project, uri, "score", "--alias", "champion")
+    assert weekly.returncode == retrain.LOCKED and f"pid {os.getpid()}" in weekly.stderr
 
 
 def test_a_failure_mid_way_leaves_the_champion_and_the_list_untouched(promoted):
