@@ -151,12 +151,12 @@ def serving_evaluation(serving) -> dict:
     return evaluation | ({} if backtest_scores is None else {config.CHURN_BACKTEST: backtest_scores})
 
 
-def champion_predictions(client: MlflowClient, version: ModelVersion, backtest_path: Path, window: pd.DataFrame) -> tuple[np.ndarray, dict]:
+def champion_predictions(client: MlflowClient, version: ModelVersion, model, backtest_path: Path, window: pd.DataFrame) -> tuple[np.ndarray, dict]:
     """The champion's predictions for the window's customers, and how they were obtained.
 
     Its own backtest at the window's cutoff when it has one (fitted on earlier cutoffs only, as
-    the challenger's are); otherwise the registered model itself, which saw the window only if it
-    was trained on cutoffs up to it.
+    the challenger's are); otherwise the registered `model` itself, which saw the window only if
+    it was trained on cutoffs up to it.
     """
     cutoff = window["cutoff"].iloc[0]
     logged = _run_backtest(version.run_id, backtest_path)
@@ -165,9 +165,13 @@ def champion_predictions(client: MlflowClient, version: ModelVersion, backtest_p
         if at_window.index.is_unique and window["customer_id"].isin(at_window.index).all():
             return at_window.loc[window["customer_id"]].to_numpy(), {"evaluated_by": "its own backtest at this cutoff", "saw_window": False}
     latest = client.get_run(version.run_id).data.params.get("latest_labelled_cutoff")
-    model, _ = score.registered_model(version.name, f"/{version.version}")
     saw_window = latest is None or pd.Timestamp(latest) >= cutoff
     return model.predict(window), {"evaluated_by": f"the registered model, trained on cutoffs up to {latest}", "saw_window": saw_window}
+
+
+def load_pair(versions) -> list[tuple]:
+    """(model, directory of its side files) for each registered version, downloaded once per run."""
+    return [score.registered_model(version.name, f"/{version.version}") for version in versions]
 
 
 def quarantine_share() -> float:
@@ -182,7 +186,7 @@ def best_baseline(metric: str, baselines: dict[str, dict[str, float]]) -> float 
     return max(values, key=lambda value: METRIC_DIRECTION[metric] * value)
 
 
-def evaluate(params: config.Params, client: MlflowClient, challenger, champion, scoring: pd.DataFrame) -> dict:
+def evaluate(params: config.Params, client: MlflowClient, challenger, champion, champion_models, scoring: pd.DataFrame) -> dict:
     """Both models on the latest labelled window, the guards and the decision: the decision record."""
     settings = gate_settings(params.retrain)
     churn_scores = pd.read_parquet(config.CHURN_BACKTEST)
@@ -207,8 +211,9 @@ def evaluate(params: config.Params, client: MlflowClient, challenger, champion, 
     }
     current = None
     if champion is not None:
-        churn_predicted, how = champion_predictions(client, champion[0], config.CHURN_BACKTEST, window)
-        value_predicted, _ = champion_predictions(client, champion[1], config.CLV_BACKTEST, window)
+        (churn_model, _), (clv_model, _) = champion_models
+        churn_predicted, how = champion_predictions(client, champion[0], churn_model, config.CHURN_BACKTEST, window)
+        value_predicted, _ = champion_predictions(client, champion[1], clv_model, config.CLV_BACKTEST, window)
         current = {
             "versions": {version.name: int(version.version) for version in champion},
             **how,
@@ -234,10 +239,7 @@ def evaluate(params: config.Params, client: MlflowClient, challenger, champion, 
         decision = decide(settings, new["churn"][settings.metric], None if current is None else current["churn"][settings.metric], checks)
 
     # How far today's customers have moved from what the model in service was trained on.
-    if champion is None:
-        in_service, in_service_directory = challenger_model, config.CHURN_MODEL
-    else:
-        in_service, in_service_directory = score.registered_model("churn", f"/{champion[0].version}")
+    in_service, in_service_directory = (challenger_model, config.CHURN_MODEL) if champion is None else champion_models[0]
     drift = score.population_drift(artifacts.load_reference(in_service_directory), in_service, scoring, params.score.drift_psi_threshold)
     return decision.to_dict() | {
         "metric": settings.metric,
@@ -288,8 +290,9 @@ def promote(params: config.Params) -> tuple[dict, int]:
             raise StepFailed("gate", f"no registered churn and clv models with the alias {tracking.NEW_MODEL_ALIAS!r} at {config.tracking_uri()}: run `dvc repro` first")
         check_challenger_is_on_disk(challenger)
         champion = registered_pair(client, CHAMPION)
+        champion_models = None if champion is None else load_pair(champion)
         scoring = score.snapshot(params)
-        record = evaluate(params, client, challenger, champion, scoring)
+        record = evaluate(params, client, challenger, champion, champion_models, scoring)
 
     serving = challenger if record["decision"] == "promoted" else champion
     with mlflow.start_run(run_name="retrain"):
@@ -302,7 +305,8 @@ def promote(params: config.Params) -> tuple[dict, int]:
             _write_record(record)
             return record, NO_CHAMPION
         with step("score"):
-            (churn_model, churn_directory), (clv_model, _) = (score.registered_model(version.name, f"/{version.version}") for version in serving)
+            # The champion's models were loaded for the gate; a promoted challenger is loaded from the registry as it will be served.
+            (churn_model, churn_directory), (clv_model, _) = champion_models if serving is champion else load_pair(serving)
             scored = score.score(params, scoring, churn_model, clv_model, churn_directory, models=f"{CHAMPION} (churn v{serving[0].version}, clv v{serving[1].version})")
         record["champion_after"] = {version.name: int(version.version) for version in serving}
         with step("publish"), restored_on_failure(client, champion):
