@@ -12,6 +12,9 @@
 
 Each data set: the model without and with the BTYD outputs as features, BG/NBD x Gamma-Gamma and
 Pareto/NBD x Gamma-Gamma (lifetimes), all from the pipeline's own code and on the same customers.
+The in-period reference is LightGBM (Tweedie) fitted on the evaluation customers' own horizon
+spend by 5-fold cross-validation: not a forecast, a measure of how much the features say about
+that spend at all (as in benchmarks/churn.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from features.snapshots import snapshot, training_cutoffs, training_snapshots  #
 from models import clv  # noqa: E402
 from models.btyd import Btyd  # noqa: E402
 from models.metrics import value_metrics  # noqa: E402
+from models.training import cross_validated_predictions  # noqa: E402
 from models.tuning import new_study  # noqa: E402
 from pipeline import config  # noqa: E402
 from pipeline.featurize import sources_in_memory  # noqa: E402
@@ -40,6 +44,7 @@ from pipeline.train import settings as training_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = [30, 90, 180, 365]
+IN_PERIOD = "in-period reference (5-fold CV on these customers)"
 
 
 def holdout(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
@@ -60,6 +65,9 @@ def holdout(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_hori
         carried = clv.extension(btyd.expected_purchases(evaluation, train_horizon), btyd.expected_purchases(evaluation, eval_horizon), train_horizon, eval_horizon)
         predictions[name] = model.predict(evaluation) * carried
         seconds[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    predictions[IN_PERIOD] = cross_validated_predictions(evaluation, clv.spend, settings, clv.OBJECTIVE)
+    seconds[IN_PERIOD] = time.perf_counter() - started
     for name, purchase_model in (("BG/NBD x Gamma-Gamma", "bgnbd"), ("Pareto/NBD x Gamma-Gamma", "pareto_nbd")):
         started = time.perf_counter()
         predictions[name] = Btyd.fit(evaluation, purchase_model).expected_spend(evaluation, eval_horizon)

@@ -1,8 +1,9 @@
 """The churn classifier: which customers of a snapshot will not buy within the horizon.
 
 Split by time, tune and refit as every model here is (models/training.py); then calibrate:
-map the tuned model's probabilities on the validation cutoffs, a time slice it never saw, to
-the observed churn rate (models/calibration.py). No class reweighting.
+learn how the tuned model's confidence holds up on the validation cutoffs, a time slice it
+never saw, and set the level on the rows the refitted booster learned from
+(models/calibration.py). No class reweighting.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def fit_churn_model(
     trial_callbacks: Sequence[Callable] = (),
     calibration: Method = "sigmoid",
 ) -> tuple[ChurnModel, FitReport]:
-    """Tune, calibrate on the validation cutoffs, refit on all labelled snapshots."""
+    """Tune, refit on all labelled snapshots, calibrate: the map's shape from the validation cutoffs, its level from all."""
     fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
-    calibrator = fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration)
+    shape = fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration)
+    uncalibrated = ChurnModel(fitted.booster, Calibrator("none"))
+    calibrator = shape.relevelled(uncalibrated.raw_probabilities(labelled), churned(labelled))
     return ChurnModel(fitted.booster, calibrator), fitted.report

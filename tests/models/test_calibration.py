@@ -41,3 +41,24 @@ def test_a_calibrator_survives_json_and_none_is_identity():
         restored = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
         assert np.array_equal(restored(said), calibrator(said))
     assert np.array_equal(fit_calibrator(said, truth, "none")(said), said)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_relevelling_keeps_the_shape_and_matches_the_rate_of_the_rows_given(method):
+    said, truth = overconfident(seed=0)
+    calibrator = fit_calibrator(said, truth, method)
+    # Rows where customers churn less than on the slice the map was fitted on.
+    fewer_churn, fewer_truth = said[: len(said) // 2], np.where(np.arange(len(said) // 2) % 4 == 0, 0, truth[: len(said) // 2])
+    relevelled = calibrator.relevelled(fewer_churn, fewer_truth)
+    assert relevelled(fewer_churn).mean() == pytest.approx(fewer_truth.mean(), abs=1e-9)
+    assert relevelled.level < 0
+    assert roc_auc_score(truth, relevelled(said)) == pytest.approx(roc_auc_score(truth, calibrator(said)), abs=1e-3)
+    restored = Calibrator.from_dict(json.loads(json.dumps(relevelled.to_dict())))
+    assert np.array_equal(restored(said), relevelled(said))
+
+
+def test_a_calibrator_saved_before_the_level_existed_loads_with_none():
+    said, _ = overconfident()
+    loaded = Calibrator.from_dict({"method": "sigmoid", "x": [0.5], "y": [0.1]})
+    assert loaded.level == 0.0
+    assert np.allclose(loaded(said), 1 / (1 + np.exp(-(0.5 * np.log(said / (1 - said)) + 0.1))))

@@ -71,3 +71,16 @@ def test_shap_contributions_sum_to_the_log_odds(retail_training):
     expected_value = np.log(raw / (1 - raw)) - contributions.sum(axis=1).to_numpy()
     assert list(contributions.columns) == model.features
     assert np.allclose(expected_value, expected_value[0])  # one shared base value: the rest is per feature
+
+
+def test_calibration_does_not_count_the_validation_slice_twice(retail_training):
+    """The refitted booster learned the validation cutoff's churn rate; the map must not add it again.
+
+    The churn rate rises across these cutoffs, so a level taken from the validation cutoff alone
+    lifted every probability of the refitted booster above the rate of the rows it learned from.
+    """
+    labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
+    model, _ = fit(labelled)
+    learned_rate = labelled["churned"].mean()
+    assert model.predict(labelled).mean() == pytest.approx(learned_rate, abs=1e-6)
+    assert model.raw_probabilities(labelled).mean() == pytest.approx(learned_rate, abs=0.01)

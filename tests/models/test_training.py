@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from models import training
 
@@ -40,3 +41,24 @@ def test_pooled_validation_fits_only_before_the_first_validation_cutoffs_labels_
 def test_time_split_refuses_when_no_label_window_has_closed():
     with pytest.raises(ValueError, match="no training cutoff"):
         training.split_by_time(synthetic_snapshots(["2021-01-01", "2021-02-01"]), horizon_days=90)
+
+
+def test_cross_validated_predictions_know_as_much_as_the_features_do():
+    rng = np.random.default_rng(0)
+    rows = 2000
+    signal = rng.normal(size=rows)
+    frame = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(rows)], "cutoff": pd.Timestamp("2021-01-01"),
+        "signal": signal, "noise": rng.normal(size=rows), "churned": rng.random(rows) < 1 / (1 + np.exp(-2 * signal)),
+    })
+    settings = training.TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 4}, max_rounds=200, early_stopping_rounds=20)
+    objective = {"objective": "binary", "metric": "binary_logloss"}
+
+    def churned(rows):
+        return rows["churned"].to_numpy(dtype=int)
+
+    best_possible = roc_auc_score(frame["churned"], frame["signal"])
+    learned = roc_auc_score(frame["churned"], training.cross_validated_predictions(frame, churned, settings, objective))
+    assert best_possible - 0.03 < learned <= best_possible + 0.01
+    shuffled = frame.assign(churned=rng.permutation(frame["churned"].to_numpy()))
+    assert roc_auc_score(shuffled["churned"], training.cross_validated_predictions(shuffled, churned, settings, objective)) == pytest.approx(0.5, abs=0.05)
