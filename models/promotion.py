@@ -20,7 +20,7 @@ METRIC_DIRECTION = {"roc_auc": 1, "pr_auc": 1, "top_decile_lift": 1, "brier": -1
 class GateSettings:
     metric: str = "roc_auc"
     min_improvement: float = 0.005
-    max_calibration_error: float = 0.2
+    max_calibration_error: float = 0.1
     max_quarantine_share: float = 0.5
     max_score_psi: float = 0.25
     baseline_tolerance: float = 0.01

@@ -190,7 +190,7 @@ class RetrainParams(Strict):
 
     metric: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"] = "roc_auc"
     min_improvement: float = 0.005
-    max_calibration_error: float = Field(default=0.2, gt=0)
+    max_calibration_error: float = Field(default=0.1, gt=0)
     max_quarantine_share: float = Field(default=0.5, ge=0, le=1)
     max_score_psi: float = Field(default=0.25, gt=0)
     baseline_tolerance: float = Field(default=0.01, ge=0)
