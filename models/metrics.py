@@ -45,6 +45,7 @@ def classification_metrics(truth: np.ndarray, scores: np.ndarray, *, scores_are_
     if scores_are_probabilities:
         metrics["brier"] = float(brier_score_loss(truth, scores))
         metrics["log_loss"] = float(log_loss(truth, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]))
+        metrics["calibration_error"] = calibration_error(truth, scores)
     return metrics
 
 

@@ -35,7 +35,7 @@ from mlflow.exceptions import MlflowException
 
 from models import backtest
 from models.churn import TARGET
-from models.metrics import calibration_error, classification_metrics, value_metrics
+from models.metrics import classification_metrics, value_metrics
 from models.promotion import METRIC_DIRECTION, Decision, GateSettings, decide, guards
 from pipeline import artifacts, config, io, report, score, tracking
 
@@ -225,7 +225,7 @@ def evaluate(params: config.Params, client: MlflowClient, challenger, champion, 
     reference = artifacts.load_reference(config.CHURN_MODEL)
     checks = guards(
         settings,
-        calibration_error=calibration_error(truth, churn_rows[backtest.MODEL].to_numpy()),
+        calibration_error=new["churn"]["calibration_error"],
         quarantine_share=quarantine_share(),
         score_psi=None if reference is None else artifacts.stability(reference, challenger_model, scoring)[artifacts.SCORE],
         challenger_metric=new["churn"][settings.metric],

@@ -23,6 +23,8 @@ def test_top_decile_lift_known_answer():
     metrics = classification_metrics(truth, scores)
     assert metrics["roc_auc"] == pytest.approx(1.0)
     assert metrics["positive_rate"] == pytest.approx(0.2)
+    assert metrics["calibration_error"] == pytest.approx(calibration_error(truth, scores))
+    assert "calibration_error" not in classification_metrics(truth, scores, scores_are_probabilities=False)
 
 
 def test_gains_known_answer():
