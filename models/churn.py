@@ -9,6 +9,7 @@ never saw, and set the level on the rows the refitted booster learned from
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,6 @@ def fit_churn_model(
 ) -> tuple[ChurnModel, FitReport]:
     """Tune, refit on all labelled snapshots, calibrate: the map's shape from the validation cutoffs, its level from all."""
     fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
-    shape = fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration)
-    uncalibrated = ChurnModel(fitted.booster, Calibrator("none"))
-    calibrator = shape.relevelled(uncalibrated.raw_probabilities(labelled), churned(labelled))
-    return ChurnModel(fitted.booster, calibrator), fitted.report
+    model = ChurnModel(fitted.booster, fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration))
+    levelled = model.calibrator.relevelled(model.raw_probabilities(labelled), churned(labelled))
+    return dataclasses.replace(model, calibrator=levelled), fitted.report
