@@ -16,7 +16,7 @@
 The in-period reference row is not a competitor: LightGBM fitted on the evaluation customers'
 own outcomes (5-fold cross-validation, params.yaml's starting parameters), which no forecast
 can see. It shows how much the features say about that outcome at all; a target above it
-asks for information the data do not hold.
+is out of reach of a forecast made from them.
 
 Every number comes from the pipeline's own code: ingest cleaning, Ibis features on DuckDB,
 models.churn's tune-calibrate-refit procedure, models.baselines.
