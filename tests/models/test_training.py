@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models import training
+from models.churn import OBJECTIVE, churned
 
 
 def synthetic_snapshots(cutoffs: list[str], customers: int = 50) -> pd.DataFrame:
@@ -52,13 +53,9 @@ def test_cross_validated_predictions_know_as_much_as_the_features_do():
         "signal": signal, "noise": rng.normal(size=rows), "churned": rng.random(rows) < 1 / (1 + np.exp(-2 * signal)),
     })
     settings = training.TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 4}, max_rounds=200, early_stopping_rounds=20)
-    objective = {"objective": "binary", "metric": "binary_logloss"}
-
-    def churned(rows):
-        return rows["churned"].to_numpy(dtype=int)
 
     best_possible = roc_auc_score(frame["churned"], frame["signal"])
-    learned = roc_auc_score(frame["churned"], training.cross_validated_predictions(frame, churned, settings, objective))
+    learned = roc_auc_score(frame["churned"], training.cross_validated_predictions(frame, churned, settings, OBJECTIVE))
     assert best_possible - 0.03 < learned <= best_possible + 0.01
     shuffled = frame.assign(churned=rng.permutation(frame["churned"].to_numpy()))
-    assert roc_auc_score(shuffled["churned"], training.cross_validated_predictions(shuffled, churned, settings, objective)) == pytest.approx(0.5, abs=0.05)
+    assert roc_auc_score(shuffled["churned"], training.cross_validated_predictions(shuffled, churned, settings, OBJECTIVE)) == pytest.approx(0.5, abs=0.05)
