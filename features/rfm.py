@@ -72,19 +72,34 @@ def _window_aggregates(orders: ir.Table, cutoff: dt.datetime, windows_days: list
     return aggregates
 
 
-def _purchase_rhythm(orders: ir.Table) -> ir.Table:
-    """Per customer: the gaps in days between consecutive purchase days, and the first day's spend."""
-    days = orders.group_by(["customer_id", orders.ordered_at.truncate("D").name("day")]).aggregate(
-        day_spend=orders.order_value.sum()
+def _in_sequence(orders: ir.Table) -> ir.Table:
+    """Each order with its day, the customer's first purchase day and the whole days since the
+    previous order's day: 0 within a day, so the positive gaps are exactly the gaps between
+    purchase days."""
+    by_time = ibis.window(group_by="customer_id", order_by="ordered_at")
+    days = orders.mutate(day=orders.ordered_at.truncate("D"))
+    return days.mutate(
+        gap_days=seconds_between(days.day.lag().over(by_time), days.day) // int(SECONDS_PER_DAY),
+        first_day=days.day.first().over(by_time),
     )
-    previous = days.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
-    gaps = days.mutate(gap=days_between(previous, days.day))
-    return gaps.group_by("customer_id").aggregate(
-        purchase_days=gaps.count(),
-        mean_gap_days=gaps.gap.mean(),
-        std_gap_days=gaps.gap.std(),
-        last_gap_days=gaps.gap.argmax(gaps.day),
-        first_day_spend=gaps.day_spend.argmin(gaps.day),
+
+
+def _rhythm_aggregates(orders: ir.Table) -> dict[str, ir.Scalar]:
+    """Purchase days and the gaps between them, from the orders `_in_sequence`: aggregated with the
+    other per-customer features, so the orders are neither grouped a second time by day nor kept
+    in memory for a second pass (together 2.8x the time at 50 M rows, benchmarks/features.py)."""
+    new_day = orders.gap_days > 0
+    gaps = orders.gap_days.count(where=new_day)
+    total = orders.gap_days.sum(where=new_day)
+    # The variance from integer sums, not a running float update: exact, so the same in any order
+    # the workers add rows in.
+    squares = (orders.gap_days * orders.gap_days).sum(where=new_day)
+    return dict(
+        purchase_days=gaps + 1,
+        mean_gap_days=ratio(total, gaps),
+        std_gap_days=ratio(gaps * squares - total * total, gaps * (gaps - 1)).sqrt(),
+        last_gap_days=orders.gap_days.argmax(orders.ordered_at, where=new_day).cast("float64"),
+        first_day_spend=orders.order_value.sum(where=orders.day == orders.first_day),
     )
 
 
@@ -105,8 +120,7 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
     """Per customer with a purchase before `cutoff`: the transaction features of docs/features.md."""
     at = timestamp(cutoff)
     history = transactions.filter(transactions.timestamp < at)
-    orders = purchase_orders(history)
-    windows = _window_aggregates(orders, cutoff, windows_days)
+    orders = _in_sequence(purchase_orders(history))
     per_customer = orders.group_by("customer_id").aggregate(
         first_purchase=orders.ordered_at.min(),
         last_purchase=orders.ordered_at.max(),
@@ -116,7 +130,8 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         max_order_value=orders.order_value.max(),
         mean_basket_items=orders.order_items.mean(),
         mean_basket_lines=orders.order_lines.mean(),
-        **windows,
+        **_window_aggregates(orders, cutoff, windows_days),
+        **_rhythm_aggregates(orders),
     )
     returns = history.filter(history.is_return)
     per_customer_returns = returns.group_by("customer_id").aggregate(
@@ -124,7 +139,7 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         returns_value=-returns.amount.cast(MONEY).sum(),
     )
     joined = per_customer
-    for block in (_purchase_rhythm(orders), per_customer_returns, _breadth(history.filter(~history.is_return))):
+    for block in (per_customer_returns, _breadth(history.filter(~history.is_return))):
         joined = join_on_customer(joined, block)
 
     recency = days_between(joined.last_purchase, at)

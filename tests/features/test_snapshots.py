@@ -65,6 +65,31 @@ def test_purchase_rhythm_of_a_regular_buyer():
     assert (d["distinct_products"], d["repeat_product_share"], d["multi_product"]) == (1, 1.0, 0)
 
 
+def test_orders_on_the_same_day_make_one_purchase_day():
+    lines = [
+        ("e", "2021-01-02 09:00", "o1", "X", 1.0, 10.0, False),
+        ("e", "2021-01-02 17:30", "o2", "Y", 1.0, 30.0, False),
+        ("e", "2021-01-05 12:00", "o3", "X", 1.0, 5.0, False),
+        ("e", "2021-01-05 12:00", "o4", "Y", 1.0, 7.0, False),  # the same second as o3
+        ("e", "2021-01-12 08:00", "o5", "X", 1.0, 8.0, False),
+    ]
+    e = compute_snapshot(transactions_frame(lines)).loc["e"]
+    assert (e["orders"], e["purchase_days"]) == (5, 3)
+    assert (e["mean_gap_days"], e["last_gap_days"]) == (pytest.approx(5.0), pytest.approx(7.0))  # gaps 3 and 7
+    assert e["std_gap_days"] == pytest.approx(8 ** 0.5)
+    assert e["mean_repeat_day_spend"] == pytest.approx(10.0)  # both orders of the first day left out
+
+
+def test_the_spread_of_gaps_is_exact_whatever_order_the_rows_come_in():
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta([0, 3, 7, 8, 20, 21, 50, 51, 52, 90, 130, 131], unit="D")
+    lines = [("f", str(day), f"o{k}", "X", 1.0, 1.0, False) for k, day in enumerate(days)]
+    forward = compute_snapshot(transactions_frame(lines))
+    backward = compute_snapshot(transactions_frame(lines[::-1]))
+    pd.testing.assert_frame_equal(forward, backward, check_exact=True)
+    gaps = pd.Series(days).diff().dt.days.dropna()
+    assert forward.loc["f", "std_gap_days"] == pytest.approx(gaps.std(), rel=1e-12)
+
+
 def test_one_time_buyers_have_no_gap_and_no_returns():
     b = compute_snapshot(TRANSACTIONS).loc["b"]
     assert b["recency_days"] == pytest.approx(1.0)
