@@ -14,7 +14,10 @@ order is its worst case.
   at 4 windows) written to Parquet by DuckDB with memory_limit=2GB and 2 threads;
 - lifetimes: `summary_data_from_transaction_data` (recency, frequency, T, monetary only) on the
   same file read into pandas;
-- pandas: a groupby computing the same four columns, the plain-pandas baseline.
+- pandas: a groupby computing the same four columns, the plain-pandas baseline;
+- breadth (only with `--engines breadth`): the one block of the feature stage that groups lines
+  by customer and product (`features.rfm.product_breadth`), alone. Its time is a floor for the
+  whole stage, which groups the same lines by order as well.
 """
 
 from __future__ import annotations
@@ -45,16 +48,17 @@ CUTOFF = START + dt.timedelta(days=SPAN_DAYS)
 CHUNK = 5_000_000
 
 
-def generate(path: Path, rows: int, lines_per_order: float, seed: int = 7) -> None:
+def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType = pa.string(), seed: int = 7) -> None:
     """A clean transaction log of `rows` lines in orders of `lines_per_order` lines on average
-    (geometric), written in chunks so memory stays flat."""
+    (geometric), written in chunks so memory stays flat. Customer, order and product ids are
+    strings, as in the clean schema, or another Arrow type to measure what keys cost."""
     rng = np.random.default_rng(seed)
     customers = rows * CUSTOMERS_PER_MILLION_ROWS // 1_000_000
     activity = rng.lognormal(mean=0.0, sigma=1.2, size=customers)  # a few heavy buyers, many light ones
     activity /= activity.sum()
     schema = pa.schema([
-        ("customer_id", pa.string()), ("timestamp", pa.timestamp("us")), ("order_id", pa.string()),
-        ("product", pa.string()), ("quantity", pa.float64()), ("amount", pa.float64()),
+        ("customer_id", ids), ("timestamp", pa.timestamp("us")), ("order_id", ids), ("product", ids),
+        ("quantity", pa.float64()), ("amount", pa.float64()),
         ("is_return", pa.bool_()), ("source_row", pa.int64()),
     ])
     next_order = 0
@@ -78,10 +82,10 @@ def generate(path: Path, rows: int, lines_per_order: float, seed: int = 7) -> No
             sign = np.where(is_return, -1.0, 1.0)
             amount = np.round(quantity * rng.lognormal(1.0, 0.8, size=n), 2) * sign
             table = pa.table({
-                "customer_id": pa.array(customer).cast(pa.string()),
+                "customer_id": pa.array(customer).cast(ids),
                 "timestamp": pa.array(np.datetime64(START, "us") + seconds.astype("timedelta64[s]")),
-                "order_id": pa.array(order).cast(pa.string()),
-                "product": pa.array(product).cast(pa.string()),
+                "order_id": pa.array(order).cast(ids),
+                "product": pa.array(product).cast(ids),
                 "quantity": pa.array(quantity * sign),
                 "amount": pa.array(amount),
                 "is_return": pa.array(is_return),
@@ -100,6 +104,19 @@ def measure_features(data: Path) -> int:
     with tempfile.TemporaryDirectory() as folder:
         expr.to_parquet(Path(folder) / "features.parquet")
         return pq.read_metadata(Path(folder) / "features.parquet").num_rows
+
+
+def measure_breadth(data: Path) -> int:
+    import ibis
+
+    from features.rfm import product_breadth, timestamp
+
+    con = ibis.duckdb.connect(memory_limit="2GB", threads=2)
+    lines = con.read_parquet(data)
+    purchases = lines.filter((lines.timestamp < timestamp(CUTOFF)) & ~lines.is_return)
+    with tempfile.TemporaryDirectory() as folder:
+        product_breadth(purchases).order_by("customer_id").to_parquet(Path(folder) / "breadth.parquet")
+        return pq.read_metadata(Path(folder) / "breadth.parquet").num_rows
 
 
 def _purchases(data: Path):
@@ -133,9 +150,11 @@ def measure_pandas(data: Path) -> int:
     return len(summary)
 
 
-ENGINES = {"features": measure_features, "lifetimes": measure_lifetimes, "pandas": measure_pandas}
+ENGINES = {"features": measure_features, "lifetimes": measure_lifetimes, "pandas": measure_pandas, "breadth": measure_breadth}
+BY_DEFAULT = ["features", "lifetimes", "pandas"]
+ID_TYPES = {"string": pa.string(), "int64": pa.int64()}
 # Imported before the clock starts: the table compares computing, not interpreter start-up.
-IMPORTS = {"features": ["ibis", "features.snapshots"], "lifetimes": ["pandas", "lifetimes.utils"], "pandas": ["pandas"]}
+IMPORTS = {"features": ["ibis", "features.snapshots"], "lifetimes": ["pandas", "lifetimes.utils"], "pandas": ["pandas"], "breadth": ["ibis", "features.rfm"]}
 
 
 def run_once(engine: str, data: Path) -> tuple[float, float, int]:
@@ -159,7 +178,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines-per-order", type=float, nargs="+", default=[4.0, 1.0],
                         help="mean basket size of the generated logs; 1 = every line its own order (the worst case)")
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--engines", nargs="+", default=BY_DEFAULT, choices=list(ENGINES))
+    parser.add_argument("--ids", nargs="+", default=["string"], choices=list(ID_TYPES),
+                        help="type of the customer, order and product ids; the clean schema holds strings")
     parser.add_argument("--workdir", type=Path, default=None, help="where the generated logs go (default: a temp dir)")
     parser.add_argument("--measure", choices=list(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -175,14 +196,15 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="features-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} cores; logs in {workdir}; median of {args.repeats} runs, each in a fresh process\n")
-    header = f"| {'rows':>5} | {'lines/order':>11} | {'customers':>9} | {'engine':<9} | {'median s':>8} | {'M rows/s':>8} | {'peak GB':>7} | {'vs features':>11} |"
+    header = f"| {'rows':>5} | {'lines/order':>11} | {'ids':>6} | {'customers':>9} | {'engine':<9} | {'median s':>8} | {'M rows/s':>8} | {'peak GB':>7} | {'vs features':>11} |"
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
-    for millions, basket in ((m, b) for m in args.sizes for b in args.lines_per_order):
+    for millions, basket, ids in ((m, b, i) for m in args.sizes for b in args.lines_per_order for i in args.ids):
         rows = millions * 1_000_000
-        data = workdir / f"transactions_{millions}m_{basket:g}lines.parquet"
+        suffix = "" if ids == "string" else f"_{ids}ids"
+        data = workdir / f"transactions_{millions}m_{basket:g}lines{suffix}.parquet"
         if not data.exists():
-            generate(data, rows, basket)
+            generate(data, rows, basket, ID_TYPES[ids])
         medians = {}
         for engine in args.engines:
             runs = [run_once(engine, data) for _ in range(args.repeats)]
@@ -190,7 +212,7 @@ def main() -> None:
             peak = max(run[1] for run in runs)
             medians[engine] = seconds
             ratio = f"{seconds / medians['features']:.1f}x" if "features" in medians else "-"
-            print(f"| {millions:>4}M | {basket:>11g} | {runs[0][2]:>9,} | {engine:<9} | {seconds:>8.1f} | {rows / seconds / 1e6:>8.2f} | {peak:>7.2f} | {ratio:>11} |", flush=True)
+            print(f"| {millions:>4}M | {basket:>11g} | {ids:>6} | {runs[0][2]:>9,} | {engine:<9} | {seconds:>8.1f} | {rows / seconds / 1e6:>8.2f} | {peak:>7.2f} | {ratio:>11} |", flush=True)
 
 
 if __name__ == "__main__":

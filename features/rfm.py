@@ -103,7 +103,7 @@ def _rhythm_aggregates(orders: ir.Table) -> dict[str, ir.Scalar]:
     )
 
 
-def _breadth(purchased: ir.Table) -> ir.Table:
+def product_breadth(purchased: ir.Table) -> ir.Table:
     """Per customer: distinct products, and the share of them bought in more than one order."""
     lines = purchased.filter(purchased["product"].notnull())
     # Two different order ids are "more than one order": min/max is that test without a distinct count.
@@ -139,7 +139,7 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         returns_value=-returns.amount.cast(MONEY).sum(),
     )
     joined = per_customer
-    for block in (per_customer_returns, _breadth(history.filter(~history.is_return))):
+    for block in (per_customer_returns, product_breadth(history.filter(~history.is_return))):
         joined = join_on_customer(joined, block)
 
     recency = days_between(joined.last_purchase, at)
