@@ -94,29 +94,32 @@ def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType = p
             writer.write_table(table, row_group_size=1_000_000)
 
 
-def measure_features(data: Path) -> int:
+def _duckdb_table(data: Path):
+    """The log as an Ibis table on DuckDB, with the feature stage's memory limit and the machine's 2 cores."""
     import ibis
 
+    return ibis.duckdb.connect(memory_limit="2GB", threads=2).read_parquet(data)
+
+
+def _rows_written(expr) -> int:
+    """Writes `expr` to Parquet, as the pipeline does, and counts the rows written."""
+    with tempfile.TemporaryDirectory() as folder:
+        expr.to_parquet(Path(folder) / "out.parquet")
+        return pq.read_metadata(Path(folder) / "out.parquet").num_rows
+
+
+def measure_features(data: Path) -> int:
     from features.snapshots import Sources, snapshot
 
-    con = ibis.duckdb.connect(memory_limit="2GB", threads=2)
-    expr = snapshot(Sources(transactions=con.read_parquet(data)), CUTOFF, [30, 90, 180, 365])
-    with tempfile.TemporaryDirectory() as folder:
-        expr.to_parquet(Path(folder) / "features.parquet")
-        return pq.read_metadata(Path(folder) / "features.parquet").num_rows
+    return _rows_written(snapshot(Sources(transactions=_duckdb_table(data)), CUTOFF, [30, 90, 180, 365]))
 
 
 def measure_breadth(data: Path) -> int:
-    import ibis
-
     from features.rfm import product_breadth, timestamp
 
-    con = ibis.duckdb.connect(memory_limit="2GB", threads=2)
-    lines = con.read_parquet(data)
+    lines = _duckdb_table(data)
     purchases = lines.filter((lines.timestamp < timestamp(CUTOFF)) & ~lines.is_return)
-    with tempfile.TemporaryDirectory() as folder:
-        product_breadth(purchases).order_by("customer_id").to_parquet(Path(folder) / "breadth.parquet")
-        return pq.read_metadata(Path(folder) / "breadth.parquet").num_rows
+    return _rows_written(product_breadth(purchases).order_by("customer_id"))
 
 
 def _purchases(data: Path):
