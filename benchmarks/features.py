@@ -48,7 +48,7 @@ CUTOFF = START + dt.timedelta(days=SPAN_DAYS)
 CHUNK = 5_000_000
 
 
-def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType = pa.string(), seed: int = 7) -> None:
+def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType, seed: int = 7) -> None:
     """A clean transaction log of `rows` lines in orders of `lines_per_order` lines on average
     (geometric), written in chunks so memory stays flat. Customer, order and product ids are
     strings, as in the clean schema, or another Arrow type to measure what keys cost."""

@@ -94,13 +94,13 @@ def _rhythm_aggregates(orders: ir.Table) -> dict[str, ir.Scalar]:
     # The variance from integer sums, not a running float update: exact, so the same in any order
     # the workers add rows in.
     squares = (orders.gap_days * orders.gap_days).sum(where=new_day)
-    return dict(
-        purchase_days=gaps + 1,
-        mean_gap_days=ratio(total, gaps),
-        std_gap_days=ratio(gaps * squares - total * total, gaps * (gaps - 1)).sqrt(),
-        last_gap_days=orders.gap_days.argmax(orders.ordered_at, where=new_day).cast("float64"),
-        first_day_spend=orders.order_value.sum(where=orders.day == orders.first_day),
-    )
+    return {
+        "purchase_days": gaps + 1,
+        "mean_gap_days": ratio(total, gaps),
+        "std_gap_days": ratio(gaps * squares - total * total, gaps * (gaps - 1)).sqrt(),
+        "last_gap_days": orders.gap_days.argmax(orders.ordered_at, where=new_day).cast("float64"),
+        "first_day_spend": orders.order_value.sum(where=orders.day == orders.first_day),
+    }
 
 
 def product_breadth(purchased: ir.Table) -> ir.Table:
