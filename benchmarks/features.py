@@ -59,7 +59,7 @@ def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType, se
     schema = pa.schema([
         ("customer_id", ids), ("timestamp", pa.timestamp("us")), ("order_id", ids), ("product", ids),
         ("quantity", pa.float64()), ("amount", pa.float64()),
-        ("is_return", pa.bool_()), ("source_row", pa.int64()),
+        ("is_return", pa.bool_()), ("returned_order_id", ids), ("source_row", pa.int64()),
     ])
     next_order = 0
     with pq.ParquetWriter(path, schema) as writer:
@@ -89,6 +89,8 @@ def generate(path: Path, rows: int, lines_per_order: float, ids: pa.DataType, se
                 "quantity": pa.array(quantity * sign),
                 "amount": pa.array(amount),
                 "is_return": pa.array(is_return),
+                # Generated returns take back no order of the log: they are returns of older orders.
+                "returned_order_id": pa.nulls(n, ids),
                 "source_row": pa.array(np.arange(offset + 1, offset + n + 1)),
             }, schema=schema)
             writer.write_table(table, row_group_size=1_000_000)

@@ -1,16 +1,18 @@
 """The retention KPIs a business already talks about, per period, and cohort retention.
 
 Definitions (each per period [start, end), a calendar month by default):
-- a customer at a moment t: bought in the `active_days` before t (with subscriptions: is
-  subscribed at t: a billing period started before t and not ended before t);
+- a customer at a moment t: bought in the `features.active_days` before t (with subscriptions: is
+  subscribed at t: a billing period started before t and not ended before t): the rule the
+  snapshots use (docs/definitions.md);
 - customers_at_start, customers_at_end: customers at start and at end;
 - new_customers: first purchase (first subscription) in the period;
 - lost_customers: customers at start who are not customers at end;
 - retention_rate = (customers_at_end - new_customers) / customers_at_start x 100;
 - churn_rate = lost_customers / customers_at_start x 100 (with customers coming back after a
   pause, retention and churn need not add up to 100);
-- buyers: customers with a purchase in the period; orders, revenue: their purchases (returns
-  left out);
+- purchases: orders net of their returns, an order returned in full being none (the one
+  definition of docs/definitions.md, `features.rfm.purchase_orders`); buyers: customers with a
+  purchase in the period; orders, revenue: their purchases and their value;
 - repeat_purchase_rate: share of buyers with more than one purchase in the period x 100;
 - upsell_ratio: buyers of more than one distinct product / buyers of exactly one;
 - average_order_value = revenue / orders; sales_per_customer = revenue / buyers;
@@ -30,10 +32,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from features.rfm import money_as_float, purchase_orders, timestamp
+
 PERIODS = {"month": "M", "quarter": "Q", "week": "W"}
+
+
+def purchase_tables(transactions: ir.Table, until: dt.datetime) -> tuple[ir.Table, ir.Table]:
+    """The purchases before `until` (customer_id, order_id, timestamp, value), by the one definition,
+    and the product of each of their lines (customer_id, order_id, product)."""
+    history = transactions.filter(transactions.timestamp < timestamp(until))
+    orders = money_as_float(purchase_orders(history))
+    purchases = orders.select("customer_id", "order_id", timestamp=orders.ordered_at, value=orders.order_value)
+    lines = history.filter(~history.is_return).select("customer_id", "order_id", "product")
+    return purchases, lines.semi_join(purchases, ["customer_id", "order_id"])
 
 
 def _periods(first: pd.Timestamp, until: pd.Timestamp, period: str) -> pd.PeriodIndex:
@@ -41,12 +56,12 @@ def _periods(first: pd.Timestamp, until: pd.Timestamp, period: str) -> pd.Period
     return spans[spans.end_time < until]
 
 
-def _customers_at(moment: pd.Timestamp, purchases: pd.DataFrame, active_days: int, subscriptions: pd.DataFrame | None) -> set:
+def _customers_at(moment: pd.Timestamp, orders: pd.DataFrame, active_days: int, subscriptions: pd.DataFrame | None) -> set:
     if subscriptions is not None:
         running = (subscriptions["start"] < moment) & (subscriptions["end"].isna() | (subscriptions["end"] >= moment))
         return set(subscriptions.loc[running, "customer_id"])
-    recent = (purchases["timestamp"] >= moment - pd.Timedelta(days=active_days)) & (purchases["timestamp"] < moment)
-    return set(purchases.loc[recent, "customer_id"])
+    recent = (orders["timestamp"] >= moment - pd.Timedelta(days=active_days)) & (orders["timestamp"] < moment)
+    return set(orders.loc[recent, "customer_id"])
 
 
 def _percent(part: float, whole: float) -> float:
@@ -54,20 +69,26 @@ def _percent(part: float, whole: float) -> float:
 
 
 def kpis_by_period(
-    transactions: pd.DataFrame,
+    purchases: pd.DataFrame,
     until: dt.datetime,
     *,
+    products: pd.DataFrame | None = None,
     period: str = "month",
-    active_days: int = 90,
+    active_days: int = 365,
     subscriptions: pd.DataFrame | None = None,
     surveys: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per complete period; `transactions` are clean lines (customer_id, timestamp, order_id, product, amount, is_return)."""
-    purchases = transactions[~transactions["is_return"]]
+    """One row per complete period.
+
+    `purchases`: one row per purchase (customer_id, order_id, timestamp, value); `products`: the
+    product of each of their lines (customer_id, order_id, product), for the upsell ratio.
+    """
     until = pd.Timestamp(until)
     first_seen = (subscriptions.groupby("customer_id")["start"].min() if subscriptions is not None
                   else purchases.groupby("customer_id")["timestamp"].min())
+    if products is not None:
+        products = products.dropna(subset=["product"]).merge(purchases[["customer_id", "order_id", "timestamp"]], on=["customer_id", "order_id"])
     rows = []
     for span in _periods(purchases["timestamp"].min(), until, period):
         start, end = span.start_time, span.end_time.normalize() + pd.Timedelta(days=1)
@@ -75,8 +96,11 @@ def kpis_by_period(
         at_end = _customers_at(end, purchases, active_days, subscriptions)
         new = set(first_seen[(first_seen >= start) & (first_seen < end)].index)
         bought = purchases[(purchases["timestamp"] >= start) & (purchases["timestamp"] < end)]
-        per_buyer = bought.groupby("customer_id").agg(orders=("order_id", "nunique"), products=("product", "nunique"))
-        orders, revenue, buyers = bought["order_id"].nunique(), float(bought["amount"].sum()), len(per_buyer)
+        per_buyer = bought.groupby("customer_id").agg(orders=("order_id", "nunique"))
+        if products is not None:
+            in_period = products[(products["timestamp"] >= start) & (products["timestamp"] < end)]
+            per_buyer = per_buyer.join(in_period.groupby("customer_id")["product"].nunique().rename("products"))
+        orders, revenue, buyers = len(bought), float(bought["value"].sum()), len(per_buyer)
         churn_rate = _percent(len(at_start - at_end), len(at_start))
         row = {
             "period": str(span),
@@ -91,7 +115,7 @@ def kpis_by_period(
             "revenue": revenue,
             "repeat_purchase_rate": _percent((per_buyer["orders"] > 1).sum(), buyers),
             "upsell_ratio": ((per_buyer["products"] > 1).sum() / (per_buyer["products"] == 1).sum())
-            if transactions["product"].notna().any() and (per_buyer["products"] == 1).any() else np.nan,
+            if "products" in per_buyer and (per_buyer["products"] == 1).any() else np.nan,
             "average_order_value": revenue / orders if orders else np.nan,
             "sales_per_customer": revenue / buyers if buyers else np.nan,
             "purchase_frequency": orders / buyers if buyers else np.nan,
@@ -110,9 +134,9 @@ def kpis_by_period(
     return pd.DataFrame(rows)
 
 
-def cohort_retention(transactions: pd.DataFrame, until: dt.datetime, period: str = "month") -> pd.DataFrame:
-    """Rows: cohorts by period of first purchase; columns: periods since (0, 1, ...); cells: share who bought."""
-    purchases = transactions[~transactions["is_return"]]
+def cohort_retention(purchases: pd.DataFrame, until: dt.datetime, period: str = "month") -> pd.DataFrame:
+    """Rows: cohorts by period of first purchase; columns: periods since (0, 1, ...); cells: share who bought.
+    `purchases` as for `kpis_by_period`."""
     complete = _periods(purchases["timestamp"].min(), pd.Timestamp(until), period)
     freq = PERIODS[period]
     bought = pd.DataFrame({"customer_id": purchases["customer_id"], "span": purchases["timestamp"].dt.to_period(freq)})

@@ -8,7 +8,6 @@ import ibis
 import ibis.expr.types as ir
 
 from features.rfm import days_between, purchase_orders, timestamp
-from features.subscriptions import subscribers_at
 
 
 def future_outcomes(transactions: ir.Table, cutoff: dt.datetime, horizon_days: int) -> ir.Table:
@@ -24,6 +23,8 @@ def future_outcomes(transactions: ir.Table, cutoff: dt.datetime, horizon_days: i
 
 
 def still_subscribed(subscriptions: ir.Table, cutoff: dt.datetime, horizon_days: int) -> ir.Table:
-    """customer_id, still_subscribed = True for those with an active subscription at cutoff + horizon."""
-    end = cutoff + dt.timedelta(days=horizon_days)
-    return subscribers_at(subscriptions, end).mutate(still_subscribed=ibis.literal(True))
+    """customer_id, still_subscribed = True for those with a billing period [start, end) that covers
+    cutoff + horizon: a subscription that ends exactly then has lapsed, unless a renewal starts then."""
+    end = timestamp(cutoff + dt.timedelta(days=horizon_days))
+    running = subscriptions.filter((subscriptions.start <= end) & (subscriptions.end.isnull() | (subscriptions.end > end)))
+    return running.select("customer_id").distinct().mutate(still_subscribed=ibis.literal(True))

@@ -48,14 +48,26 @@ def join_on_customer(left: ir.Table, right: ir.Table) -> ir.Table:
 
 
 def purchase_orders(transactions: ir.Table) -> ir.Table:
-    """One row per purchase (an order's non-return lines): when, how much, how many items and lines."""
-    lines = transactions.filter(~transactions.is_return)
-    return lines.group_by(["customer_id", "order_id"]).aggregate(
-        ordered_at=lines.timestamp.min(),
-        order_value=lines.amount.cast(MONEY).sum(),
-        order_items=lines.quantity.sum(),
-        order_lines=lines.count(),
+    """One row per purchase in `transactions`: when, what it is worth, how many items and lines.
+
+    An order is worth its lines less the return lines of `transactions` that take it back
+    (`returned_order_id`, matched at ingest), and is a purchase only while it is worth more than
+    nothing: an order returned in full is no purchase. Pass only the rows known at the moment in
+    question (those before a cutoff, those of a label window): a later return is not known then.
+    """
+    lines = transactions.mutate(
+        order_key=ibis.ifelse(transactions.is_return, transactions.returned_order_id, transactions.order_id)
     )
+    lines = lines.filter(lines.order_key.notnull())
+    bought = ~lines.is_return
+    orders = lines.group_by(["customer_id", "order_key"]).aggregate(
+        ordered_at=lines.timestamp.min(where=bought),
+        order_value=lines.amount.cast(MONEY).sum(),
+        order_items=lines.quantity.sum(where=bought),
+        order_lines=lines.count(where=bought),
+    )
+    # Returns of an order outside `transactions` have no purchase time: not a purchase here.
+    return orders.filter(orders.ordered_at.notnull() & (orders.order_value > 0)).rename(order_id="order_key")
 
 
 def _window_aggregates(orders: ir.Table, cutoff: dt.datetime, windows_days: list[int]) -> dict[str, ir.Scalar]:
@@ -125,7 +137,7 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         first_purchase=orders.ordered_at.min(),
         last_purchase=orders.ordered_at.max(),
         orders=orders.count(),
-        gross_spend=orders.order_value.sum(),
+        spend=orders.order_value.sum(),
         mean_order_value=orders.order_value.mean(),
         max_order_value=orders.order_value.max(),
         mean_basket_items=orders.order_items.mean(),
@@ -137,6 +149,8 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
     per_customer_returns = returns.group_by("customer_id").aggregate(
         return_orders=returns.order_id.nunique(),
         returns_value=-returns.amount.cast(MONEY).sum(),
+        # Returns of orders older than the data take back nothing `spend` holds, but are money paid back.
+        unmatched_returns_value=-returns.amount.cast(MONEY).sum(where=returns.returned_order_id.isnull()),
     )
     joined = per_customer
     for block in (per_customer_returns, product_breadth(history.filter(~history.is_return))):
@@ -153,9 +167,10 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
     features = joined.mutate(
         recency_days=recency,
         tenure_days=days_between(joined.first_purchase, at),
-        net_spend=joined.gross_spend - returns_value,
+        # Every purchase and return line before T: `spend` less what was paid back for orders it does not hold.
+        net_spend=joined.spend - joined.unmatched_returns_value.fill_null(0),
         # The mean spend of the purchase days after the first: what Gamma-Gamma models.
-        mean_repeat_day_spend=ratio(joined.gross_spend - joined.first_day_spend, joined.purchase_days - 1),
+        mean_repeat_day_spend=ratio(joined.spend - joined.first_day_spend, joined.purchase_days - 1),
         overdue_ratio=ratio(recency, joined.mean_gap_days),
         return_orders=return_orders,
         returns_value=returns_value,
@@ -166,4 +181,4 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         **trends,
     )
     hidden = [name for name in features.columns if name.startswith("_")]
-    return money_as_float(features.drop("first_purchase", "last_purchase", "repeat_products", "first_day_spend", *hidden))
+    return money_as_float(features.drop("first_purchase", "last_purchase", "repeat_products", "first_day_spend", "unmatched_returns_value", *hidden))

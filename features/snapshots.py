@@ -1,8 +1,10 @@
 """Snapshots: the customers of a cutoff, their features then, and (for training) what followed.
 
-Who a snapshot at cutoff T holds:
-- without subscriptions: every customer with a purchase before T;
+Who a snapshot at cutoff T holds, the customers at T (docs/definitions.md; the KPIs count alike):
+- without subscriptions: every customer with a purchase in the `active_days` before T;
 - with subscriptions: every customer subscribed at T (features/subscriptions.py).
+Those who bought before but are not customers at T have lapsed (`lapsed_customers`): the
+win-back list, not the churn model's population.
 Training snapshots have label windows [T, T + horizon) that all end by `as_of`, so no label
 looks past the data the scores are made from. Churned means no purchase in the window or,
 with subscriptions, no active subscription at its end.
@@ -54,11 +56,41 @@ def training_cutoffs(as_of: dt.datetime, horizon_days: int, count: int, spacing_
     return [latest - dt.timedelta(days=spacing_days * k) for k in reversed(range(count))]
 
 
-def snapshot(sources: Sources, cutoff: dt.datetime, windows_days: list[int], horizon_days: int | None = None) -> ir.Table:
-    """Features at `cutoff` for its customers; with `horizon_days`, their labels as well."""
-    table = rfm_features(sources.transactions, cutoff, windows_days)  # exactly the customers who bought before T
+def with_history(cutoffs: list[dt.datetime], first_transaction: dt.datetime, min_history_days: int) -> tuple[list[dt.datetime], list[dt.datetime]]:
+    """(kept, skipped): the cutoffs with at least `min_history_days` of data before them, and the others.
+
+    A cutoff just after the data begins sees every customer as new and every long window empty,
+    unlike the scoring snapshot: such rows teach the models a population they will never score.
+    """
+    enough = dt.timedelta(days=min_history_days)
+    kept = [cutoff for cutoff in cutoffs if cutoff > first_transaction and cutoff - first_transaction >= enough]
+    return kept, [cutoff for cutoff in cutoffs if cutoff not in kept]
+
+
+def customers_at(sources: Sources, cutoff: dt.datetime, features: ir.Table, active_days: int | None) -> ir.Table:
+    """The customer ids at `cutoff`; `features` are the transaction features at it (every buyer before it)."""
     if sources.subscriptions is not None:
-        table = join_on_customer(subscribers_at(sources.subscriptions, cutoff), table)
+        return subscribers_at(sources.subscriptions, cutoff)
+    recent = features if active_days is None else features.filter(features.recency_days <= active_days)
+    return recent.select("customer_id")
+
+
+def lapsed_customers(sources: Sources, cutoff: dt.datetime, windows_days: list[int], active_days: int | None) -> ir.Table:
+    """The transaction features at `cutoff` of those who bought before it but are no customers at it."""
+    bought = rfm_features(sources.transactions, cutoff, windows_days)
+    return bought.anti_join(customers_at(sources, cutoff, bought, active_days), "customer_id").order_by("customer_id")
+
+
+def snapshot(
+    sources: Sources, cutoff: dt.datetime, windows_days: list[int], horizon_days: int | None = None, active_days: int | None = None
+) -> ir.Table:
+    """Features at `cutoff` for its customers; with `horizon_days`, their labels as well.
+    `active_days`: who is a customer (the module docstring); None counts every buyer before `cutoff`."""
+    bought = rfm_features(sources.transactions, cutoff, windows_days)  # exactly the customers who bought before T
+    if sources.subscriptions is not None:
+        table = join_on_customer(subscribers_at(sources.subscriptions, cutoff), bought)
+    else:
+        table = bought if active_days is None else bought.filter(bought.recency_days <= active_days)
     if sources.events is not None and sources.event_types:
         engagement = engagement_features(sources.events, cutoff, windows_days, list(sources.event_types))
         counts = [name for name in engagement.columns if name.startswith(("events_", "active_days_", "engagement_index")) and "_trend_" not in name]
@@ -87,8 +119,8 @@ def snapshot(sources: Sources, cutoff: dt.datetime, windows_days: list[int], hor
 
 
 def training_snapshots(
-    sources: Sources, cutoffs: list[dt.datetime], windows_days: list[int], horizon_days: int
+    sources: Sources, cutoffs: list[dt.datetime], windows_days: list[int], horizon_days: int, active_days: int | None = None
 ) -> ir.Table:
     """Every training cutoff's snapshot with labels, stacked, ordered by cutoff and customer."""
-    stacked = ibis.union(*(snapshot(sources, cutoff, windows_days, horizon_days) for cutoff in cutoffs))
+    stacked = ibis.union(*(snapshot(sources, cutoff, windows_days, horizon_days, active_days) for cutoff in cutoffs))
     return stacked.order_by(["cutoff", "customer_id"])

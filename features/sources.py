@@ -1,10 +1,12 @@
 """From a user's raw files to the pipeline's clean tables, one function per kind of source.
 
 transactions (one row per purchase or order line, required):
-    customer_id, timestamp, order_id, product, quantity, amount, is_return, source_row
+    customer_id, timestamp, order_id, product, quantity, amount, is_return, returned_order_id, source_row
     Returns and cancellations stay, with a negative amount and `is_return`, so that spend is
     net of them and return behaviour can be a feature. `order_id` is the user's order id, or
     customer and timestamp together when the data has none: lines bought together are one purchase.
+    `returned_order_id` is the order a return line takes back (`match_returns`), null for purchases
+    and for returns of orders older than the data (docs/definitions.md).
 events (engagement log, optional):      customer_id, timestamp, event_type, value, source_row
 subscriptions (billing periods, optional): customer_id, start, end, plan, price, discount, source_row
 customers (one row per customer, optional): customer_id, then one text column per attribute
@@ -82,6 +84,7 @@ def clean_transactions(raw: pd.DataFrame, source: TransactionsSource, source_fil
             "source_row": valid["source_row"],
         }
     )
+    clean.insert(len(clean.columns) - 1, "returned_order_id", match_returns(clean))
     ingested = _finish(clean, result, ["customer_id", "timestamp", "source_row"])
     purchases = ingested.clean[~ingested.clean["is_return"]]
     returns = ingested.clean[ingested.clean["is_return"]]
@@ -94,6 +97,34 @@ def clean_transactions(raw: pd.DataFrame, source: TransactionsSource, source_fil
         returns_value=round(float(-returns["amount"].sum()), 2) + 0.0,  # + 0.0: never -0.0
     )
     return ingested
+
+
+def match_returns(lines: pd.DataFrame) -> pd.Series:
+    """Per line, the order a return line takes back: the customer's latest order at or before the
+    return that bought the same product (any product where the data names none). Null for
+    purchase lines and for returns with no such order in the data.
+
+    Matched once, at ingest: the order a return belongs to is a fact of the data, and every
+    earlier order is known by the time of the return, so no cutoff sees past itself through it.
+    """
+    matched = pd.Series(pd.NA, index=lines.index, dtype="string")
+    returns = lines[lines["is_return"]]
+    if returns.empty:
+        return matched
+    purchases = lines[~lines["is_return"]]
+    named = returns["product"].notna()
+    for keys, part in ((["customer_id", "product"], returns[named]), (["customer_id"], returns[~named])):
+        if part.empty:
+            continue
+        bought = purchases.dropna(subset=keys)[[*keys, "timestamp", "order_id"]]
+        # merge_asof wants both sides sorted by time; ties keep the input order, so the result is stable.
+        left = part[[*keys, "timestamp"]].reset_index().sort_values("timestamp", kind="stable")
+        found = pd.merge_asof(
+            left, bought.sort_values("timestamp", kind="stable").rename(columns={"order_id": "returned_order_id"}),
+            on="timestamp", by=keys, direction="backward", allow_exact_matches=True,
+        )
+        matched.loc[found["index"].to_numpy()] = found["returned_order_id"].astype("string").to_numpy()
+    return matched
 
 
 def clean_events(raw: pd.DataFrame, source: EventsSource, source_file: str) -> Ingested:

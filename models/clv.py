@@ -13,6 +13,12 @@ Optionally the BTYD model's outputs (expected purchases, P(alive), expected spen
 purchase, fitted per cutoff on that cutoff's history) are features; `clv.btyd_features`
 keeps them only where the backtest says they help.
 
+Beside it, with the same tuned parameters and rounds, a second booster learns the spend of the
+customers who stayed (not churned in the horizon): `spend_if_retained`, what a customer brings
+in the horizon if they stay. It puts value at risk and the campaign's profit on the horizon's
+basis (docs/definitions.md): what a leaver takes away is what they would have spent had they
+stayed, never a 12-month value divided by a 90-day chance.
+
 What a horizon cannot be validated on comes from BG/NBD (models/btyd.py), fitted on the
 snapshot being scored: expected purchases, P(any purchase), the median days to the next
 purchase, and the shape of a customer's value beyond the horizon: the lifetime CLV is the
@@ -29,8 +35,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
+import lightgbm as lgb
+
 from models.btyd import DAYS_PER_MONTH, Btyd
-from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
+from models.training import BoosterModel, FitReport, TrainingSettings, dataset, feature_columns, tune_and_refit
 
 TARGET = "future_spend"
 OBJECTIVE = {"objective": "tweedie", "metric": "tweedie"}
@@ -61,11 +69,17 @@ def with_btyd_features(snapshots: pd.DataFrame, horizon_days: int) -> pd.DataFra
     return snapshots.join(pd.concat(parts))
 
 
+def retained(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of customers who did not churn in the horizon."""
+    return frame[~frame["churned"].astype(bool)]
+
+
 @dataclass(frozen=True)
 class ClvModel(BoosterModel):
-    """Predicted spend in the horizon per customer of a snapshot (SHAP values in log spend)."""
+    """Predicted spend in the horizon per customer of a snapshot, and the spend if they stay (SHAP values in log spend)."""
 
     horizon_days: int
+    retained_booster: lgb.Booster | None = None  # None: saved before spend_if_retained existed
 
     @property
     def uses_btyd_features(self) -> bool:
@@ -79,6 +93,11 @@ class ClvModel(BoosterModel):
     def predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(self.inputs(snapshot))
 
+    def predict_if_retained(self, snapshot: pd.DataFrame) -> np.ndarray:
+        if self.retained_booster is None:
+            raise ValueError("this value model was saved before it learned the spend of retained customers: retrain it (dvc repro)")
+        return self.retained_booster.predict(self.inputs(snapshot))
+
 
 def fit_clv_model(
     labelled: pd.DataFrame,
@@ -91,7 +110,10 @@ def fit_clv_model(
     if btyd_features:
         labelled = with_btyd_features(labelled, horizon_days)
     fitted = tune_and_refit(labelled, spend, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
-    return ClvModel(fitted.booster, horizon_days), fitted.report
+    stayed = retained(labelled)
+    features = feature_columns(labelled)
+    retained_booster = lgb.train(fitted.report.params, dataset(stayed, features, spend(stayed)), num_boost_round=fitted.report.boosting_rounds)
+    return ClvModel(fitted.booster, horizon_days, retained_booster), fitted.report
 
 
 @dataclass(frozen=True)
@@ -112,7 +134,8 @@ def extension(horizon_purchases: np.ndarray, later_purchases: np.ndarray, horizo
 
 
 def customer_value(snapshot: pd.DataFrame, model: ClvModel, settings: ValueSettings) -> pd.DataFrame:
-    """Per customer: purchases and spend expected in the horizon, when next, and the lifetime value."""
+    """Per customer: purchases and spend expected in the horizon, the spend if they stay, when
+    next, and the lifetime value."""
     btyd = Btyd.fit(snapshot, spend=False)
     lifetime_days = settings.lifetime_months * DAYS_PER_MONTH
     horizon_purchases = btyd.expected_purchases(snapshot, model.horizon_days)
@@ -124,6 +147,7 @@ def customer_value(snapshot: pd.DataFrame, model: ClvModel, settings: ValueSetti
             "probability_of_purchase": btyd.probability_of_purchase(snapshot, model.horizon_days),
             "days_to_next_purchase": btyd.median_days_to_next_purchase(snapshot, NEXT_PURCHASE_MAX_DAYS),
             "predicted_spend": predicted_spend,
+            "spend_if_retained": model.predict_if_retained(snapshot),
             "lifetime_value": predicted_spend * extension(horizon_purchases, lifetime_purchases, model.horizon_days, lifetime_days),
         },
         index=snapshot.index,

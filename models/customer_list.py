@@ -1,15 +1,14 @@
 """The scored customer list: every current customer with their risk, value, segment, action and reasons.
 
-The columns are documented for the marketing team in docs/scored_customers.md. Two formulas:
+The columns are documented for the marketing team in docs/scored_customers.md, the quantities
+in docs/definitions.md. Value at risk and the campaign's profit are on the horizon's basis:
 
-    value_if_retained = predicted_clv / (1 - churn_probability)
-    value_at_risk     = churn_probability x value_if_retained
+    value_at_risk = churn_probability x spend_if_retained
 
-`predicted_clv` already counts the chance that the customer leaves (a leaver spends nothing),
-so the value the business keeps if the customer stays is the CLV over the chance of staying;
-value at risk is that value times the chance of leaving: what the business expects to lose
-to churn if it does nothing. The chance of leaving is capped at 0.95 in the first formula, so
-a near-certain leaver's value stays finite.
+the chance that the customer leaves within the horizon times what they spend in it if they stay
+(the value model's second booster): what the business expects to lose to churn over the horizon
+if it does nothing. Finite for every probability, and checked against what happened by the
+outcome backtest (models/outcomes.py).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from models.churn import ChurnModel
 from models.clv import ClvModel, ValueSettings, customer_value
 from models.segments import SegmentRule
 
-MAX_CHURN_FOR_VALUE = 0.95
 BANDS = ("low", "medium", "high")
 
 
@@ -75,8 +73,8 @@ def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: C
     ids = scoring["customer_id"].astype("string")
     churn_probability = pd.Series(churn_model.predict(scoring), index=scoring.index)
     value = customer_value(scoring, clv_model, settings.value)
-    value_if_retained = value["lifetime_value"] / (1 - churn_probability.clip(upper=MAX_CHURN_FOR_VALUE))
-    profit = pd.Series(campaign.expected_profit(churn_probability, value_if_retained, settings.campaign), index=scoring.index)
+    spend_if_retained = value["spend_if_retained"]
+    profit = pd.Series(campaign.expected_profit(churn_probability, spend_if_retained, settings.campaign), index=scoring.index)
     rfm = segments.rfm_scores(scoring)
     as_of = pd.to_datetime(scoring["cutoff"])
 
@@ -88,7 +86,7 @@ def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: C
             "churn_risk_band": band(churn_probability, settings.risk_bands),
             "predicted_clv": value["lifetime_value"].round(2),
             "value_band": band(value["lifetime_value"], tuple(np.quantile(value["lifetime_value"], settings.value_bands))),
-            "value_at_risk": (churn_probability * value_if_retained).round(2),
+            "value_at_risk": (churn_probability * spend_if_retained).round(2),
             "expected_profit": profit.round(2),
             "rfm_segment": segments.segments(rfm, settings.segment_rules),
             **rfm[["r_score", "f_score", "m_score"]],
@@ -97,19 +95,39 @@ def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: C
             "probability_of_purchase": value["probability_of_purchase"].round(4),
             "expected_next_purchase_date": (as_of + pd.to_timedelta(value["days_to_next_purchase"].round(), unit="D")).dt.strftime("%Y-%m-%d"),
             "predicted_spend": value["predicted_spend"].round(2),
+            "spend_if_retained": spend_if_retained.round(2),
             "recency_days": scoring["recency_days"].round(1),
             "orders": scoring["orders"].astype("Int64"),  # null for a subscriber with no purchase yet
             "net_spend": scoring["net_spend"].round(2),
         }
     )
     customers["recommended_action"] = recommended_actions(customers, settings.playbook)
-    selected = campaign.select(profit.to_numpy(), ids, settings.campaign)
+    selected, control = campaign.select(profit.to_numpy(), ids, settings.campaign)
     customers["selected_for_campaign"] = selected
-    customers["control_group"] = campaign.control_group(ids, selected, settings.campaign)
-    summary = campaign.comparison(churn_probability.to_numpy(), value_if_retained.to_numpy(), ids, selected, settings.campaign)
+    customers["control_group"] = control
+    contacts = campaign.contacted(selected, control)
+    summary = campaign.comparison(churn_probability.to_numpy(), spend_if_retained.to_numpy(), ids, contacts, settings.campaign)
 
     # Most profitable contact first; the customer id breaks ties so that reruns give the same file.
     customers = customers.sort_values(["expected_profit", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
     customers.insert(2, "priority_rank", np.arange(1, len(customers) + 1))
     leading = ["customer_id", "as_of", "priority_rank", "selected_for_campaign", "control_group", "recommended_action"]
     return customers[leading + [column for column in customers.columns if column not in leading]], summary
+
+
+def win_back_list(lapsed: pd.DataFrame, as_of: str, active_days: int) -> pd.DataFrame:
+    """The customers who bought before `as_of` but not in the `active_days` before it: the most
+    they spent first, for a win-back campaign (docs/scored_customers.md)."""
+    recency = lapsed["recency_days"].astype(float)
+    listed = pd.DataFrame(
+        {
+            "customer_id": lapsed["customer_id"].astype("string"),
+            "as_of": as_of,
+            "last_purchase_date": (pd.Timestamp(as_of) - pd.to_timedelta(recency.round(), unit="D")).dt.strftime("%Y-%m-%d"),
+            "recency_days": recency.round(1),
+            "orders": lapsed["orders"].astype("Int64"),
+            "net_spend": lapsed["net_spend"].round(2),
+            "recommended_action": f"Win-back: no purchase in the last {active_days} days",
+        }
+    )
+    return listed.sort_values(["net_spend", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)

@@ -16,18 +16,19 @@ from models.clv import ClvModel
 from pipeline import io
 
 BOOSTER = "booster.txt"
+RETAINED_BOOSTER = "retained_booster.txt"  # the value model's spend of customers who stay
 CALIBRATION = "calibration.json"
 CLV_SETTINGS = "clv.json"
 REFERENCE = "reference_profile.json"  # the training data's feature and score distributions (models/drift.py)
 
 
-def _save_booster(booster: lgb.Booster, directory: Path) -> None:
-    with io.atomic_path(directory / BOOSTER) as tmp:
+def _save_booster(booster: lgb.Booster, directory: Path, name: str = BOOSTER) -> None:
+    with io.atomic_path(directory / name) as tmp:
         booster.save_model(tmp)
 
 
-def _load_booster(directory: Path) -> lgb.Booster:
-    return lgb.Booster(model_file=str(directory / BOOSTER))
+def _load_booster(directory: Path, name: str = BOOSTER) -> lgb.Booster:
+    return lgb.Booster(model_file=str(directory / name))
 
 
 def save_churn_model(model: ChurnModel, directory: Path) -> None:
@@ -43,13 +44,16 @@ def load_churn_model(directory: str | Path) -> ChurnModel:
 
 def save_clv_model(model: ClvModel, directory: Path) -> None:
     _save_booster(model.booster, directory)
+    if model.retained_booster is not None:
+        _save_booster(model.retained_booster, directory, RETAINED_BOOSTER)
     io.write_json({"horizon_days": model.horizon_days}, directory / CLV_SETTINGS)
 
 
 def load_clv_model(directory: str | Path) -> ClvModel:
     directory = Path(directory)
     settings = json.loads((directory / CLV_SETTINGS).read_text(encoding="utf-8"))
-    return ClvModel(_load_booster(directory), int(settings["horizon_days"]))
+    retained = _load_booster(directory, RETAINED_BOOSTER) if (directory / RETAINED_BOOSTER).is_file() else None
+    return ClvModel(_load_booster(directory), int(settings["horizon_days"]), retained)
 
 
 SCORE = "churn_probability"  # the score's name in a reference profile

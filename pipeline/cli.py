@@ -79,6 +79,20 @@ def train_clv(params: Path = ParamsOption) -> None:
 
 
 @app.command()
+def outcomes(params: Path = ParamsOption) -> None:
+    """The outcome backtest of the list: the lists built at the backtest cutoffs against what happened."""
+    from pipeline import outcomes as stage
+
+    metrics = _stage(stage.run, params)
+    figures = metrics["folds"][metrics["latest"]]
+    churn, spend, campaign = figures["churn"], figures["spend"], figures["campaign"]
+    print(f"outcomes: the list of {metrics['latest']}: churn predicted {churn['mean_probability']:.3f} vs observed {churn['observed_rate']:.3f} "
+          f"(ECE {churn['calibration_error']:.3f}), spend predicted/actual {spend['predicted_over_actual']:.2f}, "
+          f"campaign realised profit {campaign['realised_profit']:,.0f} (top-N by risk {campaign['top_churn_probability_realised_profit']:,.0f}, "
+          f"random {campaign['random_realised_profit']:,.0f})", file=sys.stderr)
+
+
+@app.command()
 def kpis(params: Path = ParamsOption) -> None:
     """Retention KPIs per period and cohort retention into reports/kpis/."""
     from pipeline import kpis as stage

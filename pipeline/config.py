@@ -102,6 +102,8 @@ class FeaturesParams(Strict):
     windows_days: list[int] = Field(default=[30, 90, 180, 365], min_length=1)
     training_cutoffs: int = Field(default=4, ge=2)
     cutoff_spacing_days: int = Field(default=30, ge=1)
+    min_history_days: int = Field(default=30, ge=0)
+    active_days: int = Field(default=365, ge=1)
     engine: Literal["duckdb", "spark"] = "duckdb"
     memory_limit: str = "2GB"
     threads: int = Field(default=2, ge=1)
@@ -182,7 +184,6 @@ class CampaignParams(Strict):
 
 class KpisParams(Strict):
     period: Literal["month", "quarter", "week"] = "month"
-    active_days: int = Field(default=90, ge=1)
 
 
 class RetrainParams(Strict):
@@ -243,12 +244,17 @@ QUARANTINE = Path("data/quarantine")
 FEATURES = Path("data/features")
 TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
 SCORING_SNAPSHOT = FEATURES / "scoring.parquet"
+LAPSED_SNAPSHOT = FEATURES / "lapsed.parquet"  # bought before as_of, no customer at it: the win-back list
 MODEL_DIR = Path("data/models")
 CHURN_MODEL = MODEL_DIR / "churn"
 CLV_MODEL = MODEL_DIR / "clv"
 STUDIES = Path("data/studies")
 CHURN_BACKTEST = Path("data/evaluation/churn_backtest.parquet")
 CLV_BACKTEST = Path("data/evaluation/clv_backtest.parquet")
+CHURN_FOLD_MODELS = Path("data/evaluation/churn_folds")  # each backtest fold's model, for the outcome backtest
+CLV_FOLD_MODELS = Path("data/evaluation/clv_folds")
+OUTCOME_METRICS = Path("reports/metrics/outcomes.json")
+OUTCOME_PLOTS = Path("reports/plots/outcomes")
 METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 FEATURES_METRICS = METRICS / "features.json"
@@ -259,6 +265,7 @@ CLV_PLOTS = Path("reports/plots/clv")
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"
+WIN_BACK = OUTPUTS / "win_back.csv"
 REPORT = OUTPUTS / "report.html"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
 DRIFT_METRICS = METRICS / "drift.json"

@@ -10,7 +10,7 @@ import ibis
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.snapshots import Sources, default_as_of, snapshot, training_cutoffs, training_snapshots
+from features.snapshots import Sources, default_as_of, lapsed_customers, snapshot, training_cutoffs, training_snapshots, with_history
 from pipeline import config, io
 
 
@@ -60,10 +60,11 @@ def load_sources(con: ibis.BaseBackend) -> Sources:
     )
 
 
-def scoring_snapshot(params: config.Params, as_of: dt.datetime) -> pd.DataFrame:
-    """The snapshot at `as_of` from the clean tables: for scoring on a date of one's choosing."""
+def scoring_snapshot(params: config.Params, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The snapshot at `as_of` from the clean tables, and its lapsed customers: for scoring on a date of one's choosing."""
     con = connect(params.features)
-    return con.to_pandas(snapshot(load_sources(con), as_of, params.features.windows_days))
+    sources, windows, active_days = load_sources(con), params.features.windows_days, params.features.active_days
+    return con.to_pandas(snapshot(sources, as_of, windows, active_days=active_days)), con.to_pandas(lapsed_customers(sources, as_of, windows, active_days))
 
 
 def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
@@ -85,17 +86,23 @@ def run(params: config.Params) -> dict:
     transactions = sources.transactions
     first, last = (transactions.timestamp.min().to_pandas(), transactions.timestamp.max().to_pandas())
     as_of = resolve_as_of(params.score, last.to_pydatetime())
-    cutoffs = training_cutoffs(
+    planned = training_cutoffs(
         as_of, params.score.horizon_days, params.features.training_cutoffs, params.features.cutoff_spacing_days
     )
-    if cutoffs[0] <= first:
+    min_history = params.features.min_history_days
+    cutoffs, skipped = with_history(planned, first.to_pydatetime(), min_history)
+    if len(cutoffs) < 2:
         raise config.ConfigError(
-            f"the earliest training cutoff {cutoffs[0]:%Y-%m-%d} is not after the first transaction {first:%Y-%m-%d}: "
-            "use fewer or closer cutoffs (features.training_cutoffs, features.cutoff_spacing_days) or a later score.as_of"
+            f"{len(cutoffs)} of the {len(planned)} training cutoffs have {min_history} days of history before them "
+            f"(the data begins {first:%Y-%m-%d}; the latest cutoff is {planned[-1]:%Y-%m-%d}, score.horizon_days before as_of "
+            f"{as_of:%Y-%m-%d}): at least 2 are needed, so the data must begin by "
+            f"{planned[-1] - dt.timedelta(days=min_history + params.features.cutoff_spacing_days):%Y-%m-%d}. "
+            "Lower features.min_history_days or features.cutoff_spacing_days, or give more history"
         )
-    windows = params.features.windows_days
-    write_table(con, training_snapshots(sources, cutoffs, windows, params.score.horizon_days), config.TRAINING_SNAPSHOTS)
-    write_table(con, snapshot(sources, as_of, windows), config.SCORING_SNAPSHOT)
+    windows, active_days = params.features.windows_days, params.features.active_days
+    write_table(con, training_snapshots(sources, cutoffs, windows, params.score.horizon_days, active_days), config.TRAINING_SNAPSHOTS)
+    write_table(con, snapshot(sources, as_of, windows, active_days=active_days), config.SCORING_SNAPSHOT)
+    write_table(con, lapsed_customers(sources, as_of, windows, active_days), config.LAPSED_SNAPSHOT)
 
     labels = pd.read_parquet(config.TRAINING_SNAPSHOTS, columns=["cutoff", "churned"])
     per_cutoff = labels.groupby("cutoff")["churned"].agg(customers="size", churn_rate="mean").reset_index()
@@ -103,13 +110,17 @@ def run(params: config.Params) -> dict:
         "as_of": as_of.date().isoformat(),
         "horizon_days": params.score.horizon_days,
         "scoring_customers": pq.read_metadata(config.SCORING_SNAPSHOT).num_rows,
+        "lapsed_customers": pq.read_metadata(config.LAPSED_SNAPSHOT).num_rows,
         "training_rows": int(per_cutoff["customers"].sum()),
         "cutoffs": {
             pd.Timestamp(row.cutoff).date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
             for row in per_cutoff.itertuples()
         },
+        "skipped_cutoffs": {
+            f"{cutoff:%Y-%m-%d}": f"{(cutoff - first.to_pydatetime()).days} days of history, fewer than features.min_history_days" for cutoff in skipped
+        },
         "event_types": list(sources.event_types),
-        "population": "subscribed at the cutoff" if sources.subscriptions is not None else "bought before the cutoff",
+        "population": "subscribed at the cutoff" if sources.subscriptions is not None else f"bought in the {active_days} days before the cutoff",
     }
     io.write_json(metrics, config.FEATURES_METRICS)
     return metrics

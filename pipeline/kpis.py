@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.kpis import cohort_retention, kpis_by_period
+from features.kpis import cohort_retention, kpis_by_period, purchase_tables
 from pipeline import config, io
-from pipeline.featurize import resolve_as_of
+from pipeline.featurize import connect, resolve_as_of
 
 PLOTTED = ("retention_rate", "churn_rate", "repeat_purchase_rate", "average_order_value", "simple_clv")
 
@@ -19,18 +19,21 @@ def _optional(path: Path) -> pd.DataFrame | None:
 
 
 def run(params: config.Params) -> dict:
-    transactions = pd.read_parquet(config.CLEAN_TRANSACTIONS)
-    until = resolve_as_of(params.score, transactions["timestamp"].max().to_pydatetime())
+    con = connect(params.features)
+    transactions = con.read_parquet(config.CLEAN_TRANSACTIONS)
+    until = resolve_as_of(params.score, transactions.timestamp.max().to_pandas().to_pydatetime())
+    purchases, products = (con.to_pandas(table.order_by(["customer_id", "order_id"])) for table in purchase_tables(transactions, until))
     kpis = kpis_by_period(
-        transactions,
+        purchases,
         until,
+        products=products,
         period=params.kpis.period,
-        active_days=params.kpis.active_days,
+        active_days=params.features.active_days,
         subscriptions=_optional(config.CLEAN_SUBSCRIPTIONS),
         surveys=_optional(config.CLEAN_SURVEYS),
         events=_optional(config.CLEAN_EVENTS),
     )
-    cohorts = cohort_retention(transactions, until, params.kpis.period)
+    cohorts = cohort_retention(purchases, until, params.kpis.period)
     io.write_csv(kpis, config.KPIS, float_format="%.6g")
     io.write_csv(cohorts.reset_index(), config.COHORT_RETENTION, float_format="%.4g")
     for name in PLOTTED:

@@ -136,7 +136,34 @@ def health_section(drift: dict | None, decision: dict | None) -> str:
     return "\n".join(parts)
 
 
-def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "") -> str:
+def outcome_section(outcomes: dict | None) -> str:
+    """How the list built one horizon ago would have done, in words and a table."""
+    if not outcomes:
+        return ""
+    cutoff, days = outcomes["latest"], outcomes["horizon_days"]
+    figures = outcomes["folds"][cutoff]
+    churn, spend, risk, campaign = figures["churn"], figures["spend"], figures["value_at_risk"], figures["campaign"]
+    rows = pd.DataFrame(
+        [
+            ("this list's selection (the control group left out)", campaign["realised_profit"]),
+            ("the same number with the highest churn probabilities", campaign["top_churn_probability_realised_profit"]),
+            ("the same number at random", campaign["random_realised_profit"]),
+        ],
+        columns=["who would have been contacted", "realised profit"],
+    )
+    return f"""<h2>How the list built {days} days before the latest known outcome would have done</h2>
+<p>The list was rebuilt as it would have been on {cutoff}, by models trained only on what was known then, and set against what
+its {figures['customers']:,} customers did in the {days} days after. It expected <b>{churn['mean_probability']:.0%}</b> of them to leave;
+<b>{churn['observed_rate']:.0%}</b> did (the probabilities were off by {churn['calibration_error']:.1%} on average, over ten groups of customers).
+It expected them to spend <b>{spend['predicted']:,.0f}</b>; they spent <b>{spend['actual']:,.0f}</b>.
+It put the value at risk at <b>{risk['expected_loss']:,.0f}</b>; the customers who did leave had been expected to bring
+<b>{risk['leavers_expected_value']:,.0f}</b> by staying.</p>
+{_table(rows, {"realised profit": ",.0f"})}
+<p class="note">Realised profit: the campaign's figures (budget, costs, margin, how often an offer keeps a leaver) applied to who actually left.
+Each backtest cutoff's figures are in reports/metrics/outcomes.json.</p>"""
+
+
+def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "") -> str:
     charts = kpi_charts(kpis, cohorts)
     customer_figures, segments = customer_charts(customers)
     charts |= customer_figures
@@ -148,7 +175,7 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
     campaign_rows = pd.DataFrame(
         [
             (label, lists[key]["customers"], lists[key]["expected_profit"], lists[key]["profit_low"], lists[key]["profit_high"])
-            for key, label in (("selected", "this list (selected_for_campaign)"), ("top_churn_probability", "the highest churn probabilities"), ("random", "customers at random"))
+            for key, label in (("selected", "this list (selected, not in the control group)"), ("top_churn_probability", "the highest churn probabilities"), ("random", "customers at random"))
         ],
         columns=["who is contacted", "customers", "expected profit", "low (5%)", "high (95%)"],
     )
@@ -183,9 +210,10 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
 left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc:.0%} of the time.
 The 10% it expects to spend most went on to spend {top_spend:.0%} of all the money customers spent.</p>
 {health}
+{outcomes}
 
 <h2>This campaign</h2>
-<p>The selected customers are the most profitable to contact within the budget; the same budget spent differently would be expected to earn:</p>
+<p>The customers to contact are the most profitable within the budget; the same budget spent differently would be expected to earn:</p>
 {_table(campaign_rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
 <p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>
 </body></html>
@@ -203,9 +231,10 @@ def run(params: config.Params, decision: dict | None = None, evaluation: dict | 
     inputs |= evaluation or {}
     leavers_share = share_of_leavers_in_top_tenth(inputs[config.CHURN_BACKTEST])
     drift = json.loads(config.DRIFT_METRICS.read_text(encoding="utf-8")) if config.DRIFT_METRICS.is_file() else None
+    outcomes = json.loads(config.OUTCOME_METRICS.read_text(encoding="utf-8")) if config.OUTCOME_METRICS.is_file() else None
     page = render(
         kpis, cohorts, customers, inputs[config.CHURN_METRICS], inputs[config.CLV_METRICS], inputs[config.CAMPAIGN_METRICS],
-        leavers_share, params.score.horizon_days, health_section(drift, decision),
+        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes),
     )
     with io.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")

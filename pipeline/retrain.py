@@ -291,7 +291,7 @@ def promote(params: config.Params) -> tuple[dict, int]:
         check_challenger_is_on_disk(challenger)
         champion = registered_pair(client, CHAMPION)
         champion_models = None if champion is None else load_pair(champion)
-        scoring = score.snapshot(params)
+        scoring, lapsed = score.snapshot(params)
         record = evaluate(params, client, challenger, champion, champion_models, scoring)
 
     serving = challenger if record["decision"] == "promoted" else champion
@@ -307,7 +307,7 @@ def promote(params: config.Params) -> tuple[dict, int]:
         with step("score"):
             # The champion's models were loaded for the gate; a promoted challenger is loaded from the registry as it will be served.
             (churn_model, churn_directory), (clv_model, _) = champion_models if serving is champion else load_pair(serving)
-            scored = score.score(params, scoring, churn_model, clv_model, churn_directory, models=f"{CHAMPION} (churn v{serving[0].version}, clv v{serving[1].version})")
+            scored = score.score(params, scoring, churn_model, clv_model, churn_directory, models=f"{CHAMPION} (churn v{serving[0].version}, clv v{serving[1].version})", lapsed=lapsed)
         record["champion_after"] = {version.name: int(version.version) for version in serving}
         with step("publish"), restored_on_failure(client, champion):
             if record["decision"] == "promoted":

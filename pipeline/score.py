@@ -15,7 +15,7 @@ import pandas as pd
 
 from models.campaign import CampaignSettings
 from models.clv import ValueSettings
-from models.customer_list import ListSettings, PlaybookRule, score_customers
+from models.customer_list import ListSettings, PlaybookRule, score_customers, win_back_list
 from models.segments import SegmentRule
 from pipeline import artifacts, config, io
 
@@ -24,6 +24,7 @@ class Scored(NamedTuple):
     customers: pd.DataFrame
     metrics: dict
     drift: dict
+    win_back: pd.DataFrame
 
 
 def list_settings(params: config.Params) -> ListSettings:
@@ -85,39 +86,42 @@ def population_drift(reference: dict | None, churn_model, scoring: pd.DataFrame,
     }
 
 
-def snapshot(params: config.Params, as_of: dt.date | None = None) -> pd.DataFrame:
-    """The customers to score: the scoring snapshot, or the snapshot at `as_of` from the clean data."""
+def snapshot(params: config.Params, as_of: dt.date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers to score and the lapsed: the scoring snapshot, or the snapshot at `as_of` from the clean data."""
     if as_of is None:
-        return pd.read_parquet(config.SCORING_SNAPSHOT)
+        return pd.read_parquet(config.SCORING_SNAPSHOT), pd.read_parquet(config.LAPSED_SNAPSHOT)
     from pipeline.featurize import scoring_snapshot
 
     return scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
 
 
-def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, churn_directory, models: str) -> Scored:
-    """The list, its campaign figures and the population drift, in memory: nothing written yet."""
+def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, churn_directory, models: str, lapsed: pd.DataFrame) -> Scored:
+    """The list, its campaign figures, the population drift and the win-back list, in memory: nothing written yet."""
     customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params))
     drift = population_drift(artifacts.load_reference(churn_directory), churn_model, scoring, params.score.drift_psi_threshold)
-    metrics = {"as_of": customers["as_of"].iloc[0] if len(customers) else None, "customers": len(customers), "models": models, "campaign": summary}
-    return Scored(customers, metrics, drift)
+    as_of = customers["as_of"].iloc[0] if len(customers) else None
+    win_back = win_back_list(lapsed, as_of, params.features.active_days)
+    metrics = {"as_of": as_of, "customers": len(customers), "lapsed_customers": len(win_back), "models": models, "campaign": summary}
+    return Scored(customers, metrics, drift, win_back)
 
 
 def publish(params: config.Params, scored: Scored) -> None:
     """Write the list, its campaign figures and the drift report (each file atomically); log the run."""
     io.write_json(scored.drift, config.DRIFT_METRICS)
     io.write_spreadsheet_csv(scored.customers, config.SCORED_CUSTOMERS)
+    io.write_spreadsheet_csv(scored.win_back, config.WIN_BACK)
     io.write_parquet(scored.customers, config.SCORED_CUSTOMERS_PARQUET)
     io.write_json(scored.metrics, config.CAMPAIGN_METRICS)
     _log_run(params, scored.metrics)
 
 
 def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> Scored:
-    scoring = snapshot(params, as_of)
+    scoring, lapsed = snapshot(params, as_of)
     if alias is None:
         loaded = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
     else:
         loaded = registered_models(alias)
-    scored = score(params, scoring, *loaded, models=alias or "pipeline")
+    scored = score(params, scoring, *loaded, models=alias or "pipeline", lapsed=lapsed)
     publish(params, scored)
     return scored
 

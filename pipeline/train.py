@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import mlflow
 import optuna
@@ -61,12 +63,21 @@ def fit_in_nested_run(name: str, study_name: str, seed: int, loss_name: str, fit
     return model, report
 
 
-def backtest_then_fit(training: pd.DataFrame, folds: list[backtest.Fold], fit, score_fold) -> tuple[pd.DataFrame, dict, object, FitReport]:
-    """`fit` at every fold and `score_fold` its customers, then `fit` the model to ship on all of `training`.
+def backtest_then_fit(
+    training: pd.DataFrame, folds: list[backtest.Fold], fit, score_fold, save_model, fold_models: Path
+) -> tuple[pd.DataFrame, dict, object, FitReport]:
+    """`fit` at every fold, `score_fold` its customers and `save_model` it under `fold_models` (the
+    outcome backtest of the list scores with it), then `fit` the model to ship on all of `training`.
 
     Returns the backtest scores, the metrics (summary, each fold, the final fit), the model and its report.
     """
-    scores = pd.concat([score_fold(fold, fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0]) for fold in folds], ignore_index=True)
+    shutil.rmtree(fold_models, ignore_errors=True)  # no fold of an earlier run left beside this run's
+    parts = []
+    for fold in folds:
+        fold_model = fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0]
+        save_model(fold_model, fold_directory(fold_models, fold.cutoff))
+        parts.append(score_fold(fold, fold_model))
+    scores = pd.concat(parts, ignore_index=True)
     model, report = fit(training, "final")
     per_fold = backtest.fold_metrics(scores)
     final = {
@@ -78,6 +89,11 @@ def backtest_then_fit(training: pd.DataFrame, folds: list[backtest.Fold], fit, s
         "trials": report.trials,
     }
     return scores, {"backtest": backtest.summary(per_fold), "folds": per_fold, "final": final}, model, report
+
+
+def fold_directory(fold_models: Path, cutoff: pd.Timestamp) -> Path:
+    """Where the model of the backtest fold at `cutoff` is kept."""
+    return Path(fold_models) / f"{pd.Timestamp(cutoff):%Y-%m-%d}"
 
 
 def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict[str, pd.DataFrame]], scores_path, metrics_path, plots_dir) -> None:
@@ -107,7 +123,9 @@ def run(params: config.Params) -> dict:
         )
 
     with mlflow.start_run(run_name="train"):
-        scores, metrics, model, report = backtest_then_fit(training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon))
+        scores, metrics, model, report = backtest_then_fit(
+            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model, config.CHURN_FOLD_MODELS
+        )
         metrics["final"]["calibration"] = params.train.calibration
         artifacts.save_churn_model(model, config.CHURN_MODEL)
         artifacts.save_reference(artifacts.reference_profile(model, training), config.CHURN_MODEL)

@@ -42,6 +42,7 @@ def run(params: config.Params) -> dict:
         scores, metrics, model, report = backtest_then_fit(
             training, folds, fit,
             lambda fold, model: backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon),
+            artifacts.save_clv_model, config.CLV_FOLD_MODELS,
         )
         metrics["final"]["btyd_features"] = params.clv.btyd_features
         artifacts.save_clv_model(model, config.CLV_MODEL)

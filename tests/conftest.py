@@ -69,7 +69,10 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
-def documented_columns() -> list[str]:
-    """The scored list's columns as the data dictionary (docs/scored_customers.md) lists them."""
+def documented_columns(section: str = "") -> list[str]:
+    """The columns the data dictionary (docs/scored_customers.md) lists: the scored list's, or those
+    of the section whose heading starts with `section` (e.g. "The win-back list")."""
     text = (ROOT / "docs" / "scored_customers.md").read_text(encoding="utf-8")
-    return re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE)
+    parts = text.split("\n## ")
+    part = parts[0] if not section else next(part for part in parts if part.startswith(section))
+    return re.findall(r"^\| `([a-z_]+)` \|", part, flags=re.MULTILINE)

@@ -8,6 +8,7 @@ import ibis
 import pandas as pd
 
 from features.snapshots import Sources, snapshot
+from features.sources import match_returns
 
 CUTOFF = dt.datetime(2021, 1, 31)
 WINDOWS = [15, 30]
@@ -17,13 +18,19 @@ def transactions_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return"])
     frame = frame.astype({"customer_id": "string", "order_id": "string", "product": "string", "quantity": "float64", "amount": "float64"})
     frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
+    frame["returned_order_id"] = match_returns(frame)
     frame["source_row"] = range(1, len(frame) + 1)
     return frame
 
 
-def compute_snapshot(transactions, events=None, horizon_days: int | None = 30, cutoff=CUTOFF, subscriptions=None, customers=None):
+def in_duckdb(transactions, events=None, subscriptions=None, customers=None) -> Sources:
     con = ibis.duckdb.connect()
     table = {name: None if frame is None else con.create_table(name, frame)
              for name, frame in [("events", events), ("subscriptions", subscriptions), ("customers", customers)]}
-    sources = Sources.reading_event_types(con.create_table("transactions", transactions), **table)
-    return con.to_pandas(snapshot(sources, cutoff, WINDOWS, horizon_days)).set_index("customer_id")
+    return Sources.reading_event_types(con.create_table("transactions", transactions), **table)
+
+
+def compute_snapshot(transactions, events=None, horizon_days: int | None = 30, cutoff=CUTOFF, subscriptions=None, customers=None, active_days=None):
+    sources = in_duckdb(transactions, events, subscriptions, customers)
+    table = snapshot(sources, cutoff, WINDOWS, horizon_days, active_days)
+    return table.to_pandas().set_index("customer_id")

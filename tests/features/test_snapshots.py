@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.snapshots import default_as_of, training_cutoffs
-from tests.features.snapshot_helpers import compute_snapshot, transactions_frame
+from features.snapshots import default_as_of, lapsed_customers, training_cutoffs, with_history
+from tests.features.snapshot_helpers import CUTOFF, WINDOWS, compute_snapshot, in_duckdb, transactions_frame
 
 
 TRANSACTIONS = transactions_frame(
@@ -40,12 +40,13 @@ def test_rfm_features_match_a_hand_computed_example():
     assert a["recency_days"] == pytest.approx(20.0)
     assert a["tenure_days"] == pytest.approx(30.0)
     assert (a["orders"], a["purchase_days"]) == (2, 2)
-    assert (a["gross_spend"], a["net_spend"]) == (pytest.approx(150.0), pytest.approx(130.0))
-    assert (a["mean_order_value"], a["max_order_value"]) == (pytest.approx(75.0), pytest.approx(100.0))
+    # r1 takes back 20 of o2 (the latest order of product X before it): o2 is worth 30.
+    assert (a["spend"], a["net_spend"]) == (pytest.approx(130.0), pytest.approx(130.0))
+    assert (a["mean_order_value"], a["max_order_value"]) == (pytest.approx(65.0), pytest.approx(100.0))
     assert a["mean_basket_items"] == pytest.approx(2.0)
-    assert (a["orders_15d"], a["orders_30d"], a["spend_15d"], a["spend_30d"]) == (0, 2, 0.0, pytest.approx(150.0))
+    assert (a["orders_15d"], a["orders_30d"], a["spend_15d"], a["spend_30d"]) == (0, 2, 0.0, pytest.approx(130.0))
     assert (a["mean_gap_days"], a["last_gap_days"]) == (pytest.approx(10.0), pytest.approx(10.0))
-    assert a["mean_repeat_day_spend"] == pytest.approx(50.0)  # the first day's 100 left out
+    assert a["mean_repeat_day_spend"] == pytest.approx(30.0)  # the first day's 100 left out
     assert pd.isna(a["std_gap_days"])  # one gap has no spread
     assert a["overdue_ratio"] == pytest.approx(2.0)
     assert (a["return_orders"], a["returns_value"], a["return_share"]) == (1, pytest.approx(20.0), pytest.approx(1 / 3))
@@ -162,6 +163,20 @@ def test_with_subscriptions_the_snapshot_holds_subscribers_and_churn_is_a_lapsed
     assert b["churned"]  # ended 2021-02-10 with no renewal
 
 
+def test_a_subscription_that_ends_exactly_at_the_horizon_has_lapsed_unless_renewed_then():
+    horizon_end = "2021-03-02"  # the cutoff 2021-01-31 + 30 days
+    periods = pd.DataFrame(
+        [("k", "2021-01-15", horizon_end), ("m", "2021-01-15", horizon_end), ("m", horizon_end, "2021-04-02")],
+        columns=["customer_id", "start", "end"],
+    ).assign(
+        start=lambda f: pd.to_datetime(f["start"]).astype("datetime64[us]"),
+        end=lambda f: pd.to_datetime(f["end"]).astype("datetime64[us]"),
+        plan="basic", price=10.0, discount=0.0, source_row=lambda f: range(1, len(f) + 1),
+    )
+    features = compute_snapshot(TRANSACTIONS, subscriptions=periods)
+    assert features.loc["k", "churned"] and not features.loc["m", "churned"]
+
+
 def test_customer_attributes_join_as_text_features():
     customers = pd.DataFrame({"customer_id": ["a", "b"], "customer_channel": ["web", "app"], "source_row": [1, 2]})
     features = compute_snapshot(TRANSACTIONS, customers=customers)
@@ -187,4 +202,42 @@ def test_spend_is_exact_whatever_order_the_rows_are_added_in():
     forward = compute_snapshot(transactions_frame(lines))
     backward = compute_snapshot(transactions_frame(lines[::-1]))
     pd.testing.assert_frame_equal(forward, backward, check_exact=True)
-    assert forward.loc["c1", "gross_spend"] == 0.6 and forward.loc["c1", "net_spend"] == 0.5
+    assert forward.loc["c1", "spend"] == 0.5 and forward.loc["c1", "net_spend"] == 0.5
+
+
+def test_an_order_returned_in_full_is_no_purchase_before_the_cutoff_or_in_the_label_window():
+    lines = [
+        ("f", "2021-01-05", "o1", "X", 2.0, 40.0, False),
+        ("f", "2021-01-06", "r1", "X", -2.0, -40.0, True),  # o1 back in full
+        ("f", "2021-01-10", "o2", "Y", 1.0, 25.0, False),
+        ("f", "2021-02-03", "o3", "Z", 1.0, 70.0, False),  # after the cutoff ...
+        ("f", "2021-02-04", "r2", "Z", -1.0, -70.0, True),  # ... and back in the label window
+        ("g", "2021-01-20", "o4", "X", 1.0, 15.0, False),
+        ("g", "2021-02-02", "r3", "X", -1.0, -15.0, True),  # returns a purchase made before the cutoff
+        ("h", "2021-01-02", "o5", "X", 1.0, 30.0, False),
+        ("h", "2021-01-03", "r4", "W", -1.0, -12.0, True),  # W was bought before the data began
+    ]
+    snapshot = compute_snapshot(transactions_frame(lines))
+    f, g, h = snapshot.loc["f"], snapshot.loc["g"], snapshot.loc["h"]
+    assert (f["orders"], f["spend"], f["net_spend"]) == (1, pytest.approx(25.0), pytest.approx(25.0))
+    assert (f["future_orders"], f["future_spend"], f["churned"]) == (0, 0.0, True)
+    # The return after the cutoff is not known at it, and takes nothing from the label window.
+    assert (g["orders"], g["spend"], g["churned"]) == (1, pytest.approx(15.0), True)
+    assert (h["spend"], h["net_spend"], h["returns_value"]) == (pytest.approx(30.0), pytest.approx(18.0), pytest.approx(12.0))
+
+
+def test_cutoffs_with_too_little_history_are_skipped():
+    cutoffs = [dt.datetime(2021, 1, 10), dt.datetime(2021, 2, 9), dt.datetime(2021, 3, 11)]
+    first = dt.datetime(2021, 1, 1)
+    assert with_history(cutoffs, first, 30) == (cutoffs[1:], cutoffs[:1])  # 9 days of history; 39; 69
+    assert with_history(cutoffs, first, 0) == (cutoffs, [])
+    assert with_history(cutoffs, dt.datetime(2021, 3, 11), 0) == ([], cutoffs)  # none after the first transaction
+
+
+def test_customers_are_those_who_bought_within_active_days_and_the_rest_have_lapsed():
+    # At 31 January: a last bought on 11 January (20 days before), b on 30 January, d on 15 January.
+    active = compute_snapshot(TRANSACTIONS, active_days=18)
+    assert sorted(active.index) == ["b", "d"]
+    lapsed = lapsed_customers(in_duckdb(TRANSACTIONS), CUTOFF, WINDOWS, active_days=18).to_pandas()
+    assert lapsed["customer_id"].tolist() == ["a"] and lapsed["recency_days"].iloc[0] == pytest.approx(20.0)
+    assert sorted(compute_snapshot(TRANSACTIONS).index) == ["a", "b", "d"]  # no rule: every buyer before the cutoff

@@ -102,7 +102,7 @@ def test_returns_are_kept_and_netted(ingested):
 
 def test_clean_table_has_the_documented_columns_and_types(ingested):
     clean = ingested.clean
-    assert list(clean.columns) == ["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return", "source_row"]
+    assert list(clean.columns) == ["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return", "returned_order_id", "source_row"]
     assert str(clean["timestamp"].dtype) == "datetime64[us]"
     assert clean["customer_id"].tolist() == sorted(clean["customer_id"].tolist())
 
@@ -211,3 +211,23 @@ def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):
     assert result.clean["score"].tolist() == [10.0, 0.0]
     assert result.quarantine["reason"].tolist() == ["out of range score", "negative score", "unparseable score"]
     assert result.quarantine["source_row"].tolist() == [2, 3, 4]
+
+
+def test_each_return_is_matched_to_the_latest_earlier_order_of_its_product(ingested):
+    clean = ingested.clean.set_index("source_row")
+    assert clean.loc[9, "returned_order_id"] == "1001"  # 17850 bought A in order 1001
+    assert pd.isna(clean.loc[10, "returned_order_id"])  # 17851 bought no B before: an order older than the data
+    assert clean.loc[[1, 2, 11], "returned_order_id"].isna().all()  # purchases take nothing back
+
+
+def test_a_return_without_a_product_takes_back_the_latest_earlier_order():
+    from features.sources import match_returns
+
+    lines = pd.DataFrame({
+        "customer_id": pd.Series(["c", "c", "c", "c"], dtype="string"),
+        "timestamp": pd.to_datetime(["2021-01-01", "2021-01-05", "2021-01-06", "2021-01-07"]),
+        "order_id": pd.Series(["o1", "o2", "r1", "o3"], dtype="string"),
+        "product": pd.Series([pd.NA] * 4, dtype="string"),
+        "is_return": [False, False, True, False],
+    })
+    assert match_returns(lines).tolist() == [pd.NA, pd.NA, "o2", pd.NA]

@@ -47,6 +47,7 @@ def cdnow_sample() -> pd.DataFrame:
         "quantity": raw["cds"].astype(float),
         "amount": raw["amount"].astype(float),
         "is_return": False,
+        "returned_order_id": pd.Series(pd.NA, index=raw.index, dtype="string"),
     })
     con = ibis.duckdb.connect()
     return con.to_pandas(rfm_features(con.create_table("transactions", transactions), dt.datetime(1997, 10, 1), [30]))

@@ -47,12 +47,16 @@ def test_the_spend_model_ranks_real_customers_far_better_than_chance(fold, fitte
     assert {"bgnbd_gg", "pnbd_gg"} <= set(scores.columns) and (scores[["bgnbd_gg", "pnbd_gg"]] >= 0).all().all()
 
 
-def test_a_model_trained_on_shuffled_spend_ranks_no_better_than_chance(fold):
+def test_a_model_trained_on_shuffled_spend_learns_nothing(fold, fitted):
+    # Its ranking is no test: a near-constant model's few splits on noise land on size-like features
+    # in either direction (Gini -0.39 to +0.39 over four shuffles of this fold). What it must not
+    # do is tell customers apart: its predictions stay within a few percent of one value.
     rng = np.random.default_rng(0)
     shuffled = fold.labelled.assign(future_spend=rng.permutation(fold.labelled["future_spend"].to_numpy()))
     model, _ = fit(shuffled)
-    gini = value_metrics(clv.spend(fold.evaluation), model.predict(fold.evaluation))["normalised_gini"]
-    assert gini == pytest.approx(0.0, abs=0.1)
+    spread = np.std(np.log(model.predict(fold.evaluation)))
+    real, _ = fitted
+    assert spread < 0.15 and spread < 0.1 * np.std(np.log(real.predict(fold.evaluation)))
 
 
 def test_btyd_features_are_computed_per_cutoff_and_recomputed_for_new_snapshots(fold):
@@ -100,3 +104,13 @@ def test_shap_contributions_sum_to_the_log_prediction(fold, fitted):
     rows = fold.evaluation.head(50)
     base = np.log(model.predict(rows)) - model.contributions(rows).sum(axis=1).to_numpy()
     assert np.allclose(base, base[0])
+
+
+def test_the_spend_if_retained_is_learned_from_the_customers_who_stayed(fold, fitted):
+    model, _ = fitted
+    if_retained, overall = model.predict_if_retained(fold.evaluation), model.predict(fold.evaluation)
+    stayed = ~fold.evaluation["churned"].to_numpy(dtype=bool)
+    # A customer who stays spends more than the average over stayers and leavers.
+    assert np.median(if_retained / overall) > 1.5
+    measured = value_metrics(clv.spend(fold.evaluation)[stayed], if_retained[stayed])
+    assert measured["normalised_gini"] > 0.3 and 0.5 < measured["total_ratio"] < 1.5

@@ -51,19 +51,24 @@ def test_the_columns_are_the_ones_the_data_dictionary_documents(scored):
     assert list(customers.columns) == documented_columns()
 
 
-def test_value_at_risk_follows_its_documented_formula(scored):
+def test_value_at_risk_is_the_churn_probability_times_the_spend_if_retained(scored):
     _, customers, _, _ = scored
-    p = customers["churn_probability"].clip(upper=0.95)
-    expected = customers["churn_probability"] * customers["predicted_clv"] / (1 - p)
+    expected = customers["churn_probability"] * customers["spend_if_retained"]
     assert np.allclose(customers["value_at_risk"], expected, rtol=1e-3, atol=0.05)
+    # On the horizon's basis: never more than the customer would spend in it by staying.
+    assert (customers["value_at_risk"] <= customers["spend_if_retained"] + 0.01).all()
+    assert np.isfinite(customers["value_at_risk"]).all()
 
 
 def test_the_campaign_stays_within_budget_and_beats_simpler_selections(scored):
     _, customers, summary, settings = scored
     selected = customers[customers["selected_for_campaign"]]
-    assert 0 < len(selected) <= settings.campaign.contacts
+    contacted = selected[~selected["control_group"]]
+    assert 0 < len(contacted) <= settings.campaign.contacts
     assert (selected["expected_profit"] > 0).all()
     assert customers.loc[customers["control_group"], "selected_for_campaign"].all()
+    assert summary["selected"]["customers"] == len(contacted)
+    assert summary["selected"]["expected_profit"] == pytest.approx(contacted["expected_profit"].sum(), rel=1e-3)
     assert summary["selected"]["expected_profit"] >= summary["top_churn_probability"]["expected_profit"] > 0
     assert summary["selected"]["expected_profit"] > summary["random"]["expected_profit"]
 
@@ -73,3 +78,14 @@ def test_top_reasons_are_plain_words(scored):
     risky = customers[customers["churn_risk_band"] == "high"]
     assert len(risky) > 0 and risky["top_reasons"].str.len().gt(0).all()
     assert not risky["top_reasons"].str.contains(r"_days|_\d+d\b|\bnan\b").any()  # no raw feature names, no NaN
+
+
+def test_the_win_back_list_puts_the_biggest_spenders_first_with_their_last_purchase():
+    from models.customer_list import win_back_list
+
+    lapsed = pd.DataFrame({"customer_id": ["x", "y", "z"], "recency_days": [400.2, 731.0, 500.0], "orders": [3, 1, 2], "net_spend": [120.0, 900.0, 120.0]})
+    listed = win_back_list(lapsed, "2011-12-10", 365)
+    assert listed["customer_id"].tolist() == ["y", "x", "z"]  # ties by id
+    assert listed.loc[0, "last_purchase_date"] == "2009-12-09" and listed.loc[1, "last_purchase_date"] == "2010-11-05"
+    assert (listed["recommended_action"] == "Win-back: no purchase in the last 365 days").all()
+    assert list(listed.columns) == documented_columns("The win-back list")

@@ -82,7 +82,14 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     assert population["checked"] and set(population["psi"]) == {*(c for c in training_columns if c in scoring.columns and c not in ("customer_id", "cutoff")), "churn_probability"}
     assert all(value >= 0 for value in population["psi"].values())
     campaign = json.loads((project / "reports/metrics/campaign.json").read_text())
-    assert campaign["customers"] == len(scored) and campaign["campaign"]["selected"]["customers"] == scored["selected_for_campaign"].sum()
+    contacted = scored["selected_for_campaign"] & ~scored["control_group"]
+    assert campaign["customers"] == len(scored) and campaign["campaign"]["selected"]["customers"] == contacted.sum()
+    # One rule for who is a customer: every buyer before as_of is scored or on the win-back list, never both.
+    win_back = pd.read_csv(project / "outputs/win_back.csv", dtype={"customer_id": "string"})
+    buyers = pd.read_parquet(project / "data/interim/transactions.parquet", columns=["customer_id"])["customer_id"].unique()
+    assert set(win_back["customer_id"]).isdisjoint(scored["customer_id"]) and len(win_back) > 0
+    assert set(win_back["customer_id"]) | set(scored["customer_id"]) <= set(buyers)
+    assert (pd.to_datetime(win_back["last_purchase_date"]) < pd.Timestamp("2011-12-10") - pd.Timedelta(days=364)).all()
     assert (scored[["expected_purchases", "predicted_spend", "predicted_clv"]] >= 0).all().all()
     assert (scored["predicted_clv"] >= scored["predicted_spend"]).all()
     next_dates = pd.to_datetime(scored["expected_next_purchase_date"].dropna())
@@ -98,7 +105,7 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     experiment = client.get_experiment_by_name("churn")
     runs = client.search_runs([experiment.experiment_id])
     parents = {run.info.run_name: run for run in runs if "mlflow.parentRunId" not in run.data.tags}
-    assert set(parents) == {"train", "train_clv", "score"}
+    assert set(parents) == {"train", "train_clv", "score", "outcomes"}
     assert parents["score"].data.metrics["selected.expected_profit"] == pytest.approx(campaign["campaign"]["selected"]["expected_profit"])
     parent = parents["train"]
     children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
@@ -134,7 +141,17 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
         "ROC", "Precision-recall", "Cumulative gains", "Calibration",
         "Customer value, cumulative gains", "Customer value by decile of prediction, predicted and actual",
         "Retention and churn rate by period (%)", "Average order value by period",
+        "The list at the backtest cutoffs: churn probability against the churn that followed",
+        "The list at the backtest cutoffs: predicted and actual spend in the horizon by decile",
     }
+    # The outcome backtest: the list rebuilt at every backtest cutoff, set against what happened.
+    outcomes = json.loads((project / "reports/metrics/outcomes.json").read_text())
+    assert list(outcomes["folds"]) == list(churn["folds"]) and outcomes["latest"] == list(churn["folds"])[-1]
+    latest_fold = pd.read_parquet(project / "data/features/training.parquet", columns=["cutoff", "churned"])
+    latest_fold = latest_fold[latest_fold["cutoff"] == pd.Timestamp(outcomes["latest"])]
+    assert outcomes["folds"][outcomes["latest"]]["customers"] == len(latest_fold)
+    assert outcomes["folds"][outcomes["latest"]]["churn"]["observed_rate"] == pytest.approx(latest_fold["churned"].mean())
+    assert parents["outcomes"].data.metrics["pooled.churn.calibration_error"] == pytest.approx(outcomes["pooled"]["churn"]["calibration_error"])
     kpis = pd.read_csv(project / "reports/kpis/kpis_by_period.csv")
     assert kpis["period"].iloc[-1] == "2011-11" and kpis["retention_rate"].iloc[1:].between(0, 200).all()
     cohorts = pd.read_csv(project / "reports/kpis/cohort_retention.csv")

@@ -1,0 +1,61 @@
+"""Stage `outcomes`: how the lists built at the backtest cutoffs would have done.
+
+At each backtest fold, the churn and value models fitted there (by stages `train` and
+`train_clv`, on labels that had closed by the fold's cutoff) score the fold's customers through
+`score_customers`, the code `churn score` runs, and models/outcomes.py sets the list against what
+those customers did next. Metrics per fold and pooled, curves pooled over the folds.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+
+from features.snapshots import LABEL_COLUMNS
+from models import backtest
+from models import outcomes as measure
+from models.customer_list import score_customers
+from pipeline import artifacts, config, io
+from pipeline.score import list_settings
+from pipeline.train import fold_directory, start_tracking
+
+
+def fold_outcomes(params: config.Params, fold: backtest.Fold) -> pd.DataFrame:
+    """The list as it would have been built at the fold's cutoff, with what happened next."""
+    churn_model = artifacts.load_churn_model(fold_directory(config.CHURN_FOLD_MODELS, fold.cutoff))
+    clv_model = artifacts.load_clv_model(fold_directory(config.CLV_FOLD_MODELS, fold.cutoff))
+    settings = list_settings(params)
+    # Scored as `churn score` scores a snapshot: without the labels it could not have known.
+    customers, _ = score_customers(fold.evaluation.drop(columns=list(LABEL_COLUMNS)), churn_model, clv_model, settings)
+    return measure.outcomes(customers, fold.evaluation, settings.campaign).assign(cutoff=fold.cutoff)
+
+
+def run(params: config.Params) -> dict:
+    training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
+    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds, params.train.validation_cutoffs)
+    campaign = list_settings(params).campaign
+    rows = pd.concat([fold_outcomes(params, fold) for fold in folds], ignore_index=True)
+    per_fold = {f"{cutoff:%Y-%m-%d}": measure.list_metrics(part, campaign) for cutoff, part in rows.groupby("cutoff", sort=True)}
+    latest = list(per_fold)[-1]
+    metrics = {"horizon_days": params.score.horizon_days, "latest": latest, "pooled": measure.list_metrics(rows, campaign), "folds": per_fold}
+    curves = measure.curves(rows)
+
+    io.write_json(metrics, config.OUTCOME_METRICS)
+    for name, points in curves.items():
+        io.write_csv(points, config.OUTCOME_PLOTS / f"{name}.csv", float_format="%.6g")
+    start_tracking(params)
+    with mlflow.start_run(run_name="outcomes"):
+        mlflow.log_metrics(_flat("pooled", metrics["pooled"]) | _flat("latest", per_fold[latest]))
+        mlflow.log_dict(metrics, "outcomes.json")
+    return metrics
+
+
+def _flat(prefix: str, figures: dict) -> dict[str, float]:
+    """{"prefix.section.name": value} for every number (MLflow takes no nested metrics)."""
+    flat = {}
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            flat |= _flat(f"{prefix}.{key}", value)
+        elif value is not None:
+            flat[f"{prefix}.{key}"] = float(value)
+    return flat
