@@ -74,7 +74,7 @@ def kpis_by_period(
     *,
     products: pd.DataFrame | None = None,
     period: str = "month",
-    active_days: int = 365,
+    active_days: int = 90,
     subscriptions: pd.DataFrame | None = None,
     surveys: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,

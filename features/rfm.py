@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 SECONDS_PER_DAY = 86_400.0
+DAYS_PER_MONTH = 30.4375
 # Money is summed as a decimal: a sum of floats depends on the order parallel workers add them in,
 # so the same data gave features that differed in the last bits from run to run.
 MONEY = "decimal(18, 4)"
@@ -157,6 +158,10 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         joined = join_on_customer(joined, block)
 
     recency = days_between(joined.last_purchase, at)
+    tenure = days_between(joined.first_purchase, at)
+    # Rates per month of tenure (at least one month) read alike for a customer of three months and
+    # one of three years: counts and sums grow with age, beyond any age the training rows reach.
+    months = ibis.greatest(tenure, DAYS_PER_MONTH) / DAYS_PER_MONTH
     return_orders = joined.return_orders.fill_null(0)
     returns_value = joined.returns_value.fill_null(0.0)
     distinct_products = joined.distinct_products.fill_null(0)
@@ -166,7 +171,9 @@ def rfm_features(transactions: ir.Table, cutoff: dt.datetime, windows_days: list
         trends[f"spend_trend_{days}d"] = ratio(joined[f"spend_{days}d"], joined[f"_spend_prev_{days}d"])
     features = joined.mutate(
         recency_days=recency,
-        tenure_days=days_between(joined.first_purchase, at),
+        tenure_days=tenure,
+        orders_per_month=joined.orders.cast("float64") / months,
+        spend_per_month=joined.spend.cast("float64") / months,
         # Every purchase and return line before T: `spend` less what was paid back for orders it does not hold.
         net_spend=joined.spend - joined.unmatched_returns_value.fill_null(0),
         # The mean spend of the purchase days after the first: what Gamma-Gamma models.

@@ -2,8 +2,8 @@
 
 Split by time, tune and refit as every model here is (models/training.py); then calibrate:
 learn how the tuned model's confidence holds up on the validation cutoffs, a time slice it
-never saw, and set the level on the rows the refitted booster learned from
-(models/calibration.py). No class reweighting.
+never saw, and set the level to the churn rate the labelled cutoffs forecast for the next
+window (models/calibration.py). No class reweighting.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from models.calibration import Calibrator, Method, fit_calibrator
+from models.calibration import Calibrator, Method, fit_calibrator, forecast_rate
 from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
 
 TARGET = "churned"
@@ -48,8 +48,17 @@ def fit_churn_model(
     trial_callbacks: Sequence[Callable] = (),
     calibration: Method = "sigmoid",
 ) -> tuple[ChurnModel, FitReport]:
-    """Tune, refit on all labelled snapshots, calibrate: the map's shape from the validation cutoffs, its level from all."""
+    """Tune, refit on all labelled snapshots, calibrate: the map's shape from the validation cutoffs,
+    its level from the churn rate forecast for the window after the latest labelled cutoff."""
     fitted = tune_and_refit(labelled, churned, horizon_days, settings, OBJECTIVE, study, trial_callbacks)
-    model = ChurnModel(fitted.booster, fit_calibrator(fitted.validation_predictions, churned(fitted.split.validation), calibration))
-    levelled = model.calibrator.relevelled(model.raw_probabilities(labelled), churned(labelled))
-    return dataclasses.replace(model, calibrator=levelled), fitted.report
+    validation = fitted.split.validation
+    shape = fit_calibrator(fitted.validation_predictions, churned(validation), calibration)
+    model = ChurnModel(fitted.booster, shape)
+    shape = shape.carried_over(fitted.validation_predictions, model.raw_probabilities(validation))
+    per_cutoff = labelled.groupby("cutoff")[TARGET].agg(["mean", "size"])
+    rate, latest_cutoffs, rule = forecast_rate(per_cutoff["mean"], horizon_days, per_cutoff["size"])
+    if latest_cutoffs is None:  # the long mean: the booster's own level, over every row it learned from
+        rows, rate, rule = labelled, float(churned(labelled).mean()), f"the booster's own level ({rule})"
+    else:
+        rows, rule = labelled[labelled["cutoff"] == labelled["cutoff"].max()], f"the latest customers brought to {rule}"
+    return dataclasses.replace(model, calibrator=shape.levelled(model.raw_probabilities(rows), rate, rule)), fitted.report

@@ -118,13 +118,14 @@ def score(
     guard = contextlib.nullcontext() if alias is None else retrain.exclusive()
     try:
         with guard:
-            customers, metrics, _ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
+            customers, metrics, *_ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
     except retrain.Locked as exc:
         print(f"score: {exc}", file=sys.stderr)
         raise typer.Exit(code=retrain.LOCKED) from None
     except (config.ConfigError, io.InputError) as exc:
         _fail(exc)
-    print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}", file=sys.stderr)
+    print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}; "
+          f"{metrics['lapsed_customers']:,} lapsed -> {config.WIN_BACK}", file=sys.stderr)
     for name, figures in metrics["campaign"].items():
         print(f"score: {name:<21} {figures['customers']:>6,.0f} customers, expected profit {figures['expected_profit']:>12,.0f} "
               f"({figures['profit_low']:,.0f} to {figures['profit_high']:,.0f})", file=sys.stderr)

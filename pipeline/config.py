@@ -103,7 +103,7 @@ class FeaturesParams(Strict):
     training_cutoffs: int = Field(default=4, ge=2)
     cutoff_spacing_days: int = Field(default=30, ge=1)
     min_history_days: int = Field(default=30, ge=0)
-    active_days: int = Field(default=365, ge=1)
+    active_days: int = Field(default=90, ge=1)
     engine: Literal["duckdb", "spark"] = "duckdb"
     memory_limit: str = "2GB"
     threads: int = Field(default=2, ge=1)

@@ -151,7 +151,7 @@ def outcome_section(outcomes: dict | None) -> str:
         ],
         columns=["who would have been contacted", "realised profit"],
     )
-    return f"""<h2>How the list built {days} days before the latest known outcome would have done</h2>
+    return f"""<h2>How the list built on {cutoff} would have done</h2>
 <p>The list was rebuilt as it would have been on {cutoff}, by models trained only on what was known then, and set against what
 its {figures['customers']:,} customers did in the {days} days after. It expected <b>{churn['mean_probability']:.0%}</b> of them to leave;
 <b>{churn['observed_rate']:.0%}</b> did (the probabilities were off by {churn['calibration_error']:.1%} on average, over ten groups of customers).

@@ -39,6 +39,7 @@ def test_rfm_features_match_a_hand_computed_example():
     a = features.loc["a"]
     assert a["recency_days"] == pytest.approx(20.0)
     assert a["tenure_days"] == pytest.approx(30.0)
+    assert (a["orders_per_month"], a["spend_per_month"]) == (pytest.approx(2.0), pytest.approx(130.0))  # tenure under a month counts as one
     assert (a["orders"], a["purchase_days"]) == (2, 2)
     # r1 takes back 20 of o2 (the latest order of product X before it): o2 is worth 30.
     assert (a["spend"], a["net_spend"]) == (pytest.approx(130.0), pytest.approx(130.0))
@@ -241,3 +242,12 @@ def test_customers_are_those_who_bought_within_active_days_and_the_rest_have_lap
     lapsed = lapsed_customers(in_duckdb(TRANSACTIONS), CUTOFF, WINDOWS, active_days=18).to_pandas()
     assert lapsed["customer_id"].tolist() == ["a"] and lapsed["recency_days"].iloc[0] == pytest.approx(20.0)
     assert sorted(compute_snapshot(TRANSACTIONS).index) == ["a", "b", "d"]  # no rule: every buyer before the cutoff
+
+
+def test_rates_per_month_of_tenure_read_alike_at_any_age():
+    monthly = [("y", f"{year}-{month:02d}-03", f"o{year}{month}", "X", 1.0, 10.0, False) for year in (2019, 2020) for month in range(1, 13)]
+    old = compute_snapshot(transactions_frame(monthly), horizon_days=None, cutoff=dt.datetime(2021, 1, 1)).loc["y"]
+    young = compute_snapshot(transactions_frame(monthly[12:]), horizon_days=None, cutoff=dt.datetime(2021, 1, 1)).loc["y"]
+    assert old["orders"] == 2 * young["orders"]
+    assert old["orders_per_month"] == pytest.approx(young["orders_per_month"], rel=0.06)
+    assert old["spend_per_month"] == pytest.approx(10.0 * old["orders_per_month"])

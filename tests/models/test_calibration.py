@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from models.calibration import Calibrator, fit_calibrator
+import pandas as pd
+
+from models.calibration import Calibrator, fit_calibrator, forecast_rate
 
 
 def overconfident(seed: int = 0, rows: int = 4000):
@@ -44,17 +46,17 @@ def test_a_calibrator_survives_json_and_none_is_identity():
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
-def test_relevelling_keeps_the_shape_and_matches_the_rate_of_the_rows_given(method):
+def test_levelling_keeps_the_shape_and_matches_the_rate_given(method):
     said, truth = overconfident(seed=0)
     calibrator = fit_calibrator(said, truth, method)
     # Rows where customers churn less than on the slice the map was fitted on.
     fewer_churn, fewer_truth = said[: len(said) // 2], np.where(np.arange(len(said) // 2) % 4 == 0, 0, truth[: len(said) // 2])
-    relevelled = calibrator.relevelled(fewer_churn, fewer_truth)
+    relevelled = calibrator.levelled(fewer_churn, fewer_truth.mean(), "a test")
     assert relevelled(fewer_churn).mean() == pytest.approx(fewer_truth.mean(), abs=1e-9)
     assert relevelled.level < 0
     assert roc_auc_score(truth, relevelled(said)) == pytest.approx(roc_auc_score(truth, calibrator(said)), abs=1e-3)
     restored = Calibrator.from_dict(json.loads(json.dumps(relevelled.to_dict())))
-    assert np.array_equal(restored(said), relevelled(said))
+    assert np.array_equal(restored(said), relevelled(said)) and restored.level_rule == "a test"
 
 
 def test_a_calibrator_saved_before_the_level_existed_loads_with_none():
@@ -62,3 +64,32 @@ def test_a_calibrator_saved_before_the_level_existed_loads_with_none():
     loaded = Calibrator.from_dict({"method": "sigmoid", "x": [0.5], "y": [0.1]})
     assert loaded.level == 0.0
     assert np.allclose(loaded(said), 1 / (1 + np.exp(-(0.5 * np.log(said / (1 - said)) + 0.1))))
+
+
+def rates(values, spacing_days: int = 30) -> pd.Series:
+    return pd.Series(values, index=pd.date_range("2021-01-01", periods=len(values), freq=f"{spacing_days}D"))
+
+
+def test_the_rate_forecast_follows_a_shift_that_stays_and_averages_one_that_wanders():
+    shifted, latest, rule = forecast_rate(rates([0.2, 0.2, 0.2, 0.2, 0.45, 0.45, 0.45, 0.45]), horizon_days=30)
+    assert (shifted, latest) == (pytest.approx(0.45), 1) and "latest 1" in rule
+    wandering, latest, _ = forecast_rate(rates([0.2, 0.4, 0.2, 0.4, 0.2, 0.4, 0.2, 0.4]), horizon_days=30)
+    assert wandering == pytest.approx(0.3, abs=0.03) and latest != 1
+    # A recent mean that beats the long one by less than a rate wanders by chance is no trend.
+    noisy = rates([0.30, 0.33, 0.28, 0.31, 0.29, 0.32, 0.30, 0.29])
+    assert forecast_rate(noisy, 30)[1] == 2 and forecast_rate(noisy, 30, pd.Series(1500, index=noisy.index))[1] is None
+    steady, latest, _ = forecast_rate(rates([0.30, 0.32, 0.29, 0.31, 0.30, 0.28, 0.31, 0.30]), horizon_days=30)
+    assert latest is None and steady == pytest.approx(0.30125)
+    # Each cutoff is forecast only from cutoffs whose labels had closed by then: none for the first.
+    alone, latest, rule = forecast_rate(rates([0.3]), horizon_days=30)
+    assert (alone, latest) == (0.3, None) and "too few" in rule
+
+
+def test_isotonic_steps_carried_to_another_booster_sit_at_the_same_ranks():
+    said, truth = overconfident(seed=0)
+    calibrator = fit_calibrator(said, truth, "isotonic")
+    # Another booster that ranks these rows alike but on a squeezed scale.
+    squeezed = 0.3 + 0.4 * said
+    carried = calibrator.carried_over(said, squeezed)
+    assert np.allclose(carried(squeezed), calibrator(said), atol=0.02)
+    assert fit_calibrator(said, truth, "sigmoid").carried_over(said, squeezed) == fit_calibrator(said, truth, "sigmoid")

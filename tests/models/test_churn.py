@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from models import backtest, churn
-from models.metrics import classification_metrics
+from models.metrics import calibration_error, classification_metrics
 from models.training import TrainingSettings
 from models.tuning import new_study
 from tests.models.conftest import HORIZON_DAYS, QUICK
@@ -73,14 +73,42 @@ def test_shap_contributions_sum_to_the_log_odds(retail_training):
     assert np.allclose(expected_value, expected_value[0])  # one shared base value: the rest is per feature
 
 
-def test_calibration_does_not_count_the_validation_slice_twice(retail_training):
-    """The refitted booster learned the validation cutoff's churn rate; the map must not add it again.
+def churn_rate_shifting_snapshots(rates: list[float], customers: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Monthly snapshots (30 days apart) of customers whose churn depends on one feature, at a base rate per cutoff."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for cutoff, rate in zip(pd.date_range("2021-01-01", periods=len(rates), freq="30D"), rates, strict=True):
+        signal, noise = rng.normal(size=customers), rng.normal(size=customers)
+        base = np.log(rate / (1 - rate))
+        churned = rng.random(customers) < 1 / (1 + np.exp(-(base + 1.2 * signal)))
+        frames.append(pd.DataFrame({
+            "customer_id": [f"c{i}" for i in range(customers)], "cutoff": cutoff, "signal": signal, "noise": noise,
+            "future_orders": (~churned).astype(int), "future_spend": np.where(churned, 0.0, 50.0),
+            "days_to_next_purchase": np.nan, "churned": churned,
+        }))
+    return pd.concat(frames, ignore_index=True)
 
-    The churn rate rises across these cutoffs, so a level taken from the validation cutoff alone
-    lifted every probability of the refitted booster above the rate of the rows it learned from.
-    """
-    labelled = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0].labelled
-    model, _ = fit(labelled)
-    learned_rate = labelled["churned"].mean()
-    assert model.predict(labelled).mean() == pytest.approx(learned_rate, abs=1e-6)
-    assert model.raw_probabilities(labelled).mean() == pytest.approx(learned_rate, abs=0.01)
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibration_follows_a_churn_rate_that_shifted_between_fit_and_validation(method):
+    """The rate steps from 0.2 to 0.45 halfway and stays there. The refitted booster averages the
+    two regimes; calibration must bring the next window's probabilities to its rate. Fails if
+    calibration is a no-op (as levelling to the rows the booster learned from was) or makes it worse."""
+    frame = churn_rate_shifting_snapshots([0.2] * 4 + [0.45] * 5)
+    labelled, held_out = frame[frame["cutoff"] < frame["cutoff"].max()], frame[frame["cutoff"] == frame["cutoff"].max()]
+    model, _ = churn.fit_churn_model(labelled, 30, QUICK, new_study("shift", None, 1), calibration=method)
+    truth = churn.churned(held_out)
+    raw, calibrated = model.raw_probabilities(held_out), model.predict(held_out)
+    assert calibration_error(truth, calibrated) < calibration_error(truth, raw) - 0.05
+    assert calibration_error(truth, calibrated) < 0.04
+    assert "latest 1" in model.calibrator.level_rule
+
+
+def test_where_the_rate_holds_steady_the_level_is_the_boosters_own_and_no_worse():
+    frame = churn_rate_shifting_snapshots([0.3] * 9, seed=1)
+    labelled, held_out = frame[frame["cutoff"] < frame["cutoff"].max()], frame[frame["cutoff"] == frame["cutoff"].max()]
+    model, _ = churn.fit_churn_model(labelled, 30, QUICK, new_study("steady", None, 1))
+    assert model.calibrator.level_rule.startswith("the booster's own level")
+    assert model.predict(labelled).mean() == pytest.approx(labelled["churned"].mean(), abs=1e-6)
+    truth = churn.churned(held_out)
+    assert calibration_error(truth, model.predict(held_out)) <= calibration_error(truth, model.raw_probabilities(held_out)) + 0.01
