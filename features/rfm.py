@@ -52,9 +52,10 @@ def purchase_orders(transactions: ir.Table) -> ir.Table:
     """One row per purchase in `transactions`: when, what it is worth, how many items and lines.
 
     An order is worth its lines less the return lines of `transactions` that take it back
-    (`returned_order_id`, matched at ingest), and is a purchase only while it is worth more than
-    nothing: an order returned in full is no purchase. Pass only the rows known at the moment in
-    question (those before a cutoff, those of a label window): a later return is not known then.
+    (`returned_order_id`, matched at ingest). An order returned in full (nothing left once its
+    returns are netted) is no purchase; one with no returns is, whatever its value (a free item
+    is still a visit that bought). Pass only the rows known at the moment in question (those
+    before a cutoff, those of a label window): a later return is not known then.
     """
     lines = transactions.mutate(
         order_key=ibis.ifelse(transactions.is_return, transactions.returned_order_id, transactions.order_id)
@@ -66,9 +67,11 @@ def purchase_orders(transactions: ir.Table) -> ir.Table:
         order_value=lines.amount.cast(MONEY).sum(),
         order_items=lines.quantity.sum(where=bought),
         order_lines=lines.count(where=bought),
+        returned=lines.is_return.any(),
     )
     # Returns of an order outside `transactions` have no purchase time: not a purchase here.
-    return orders.filter(orders.ordered_at.notnull() & (orders.order_value > 0)).rename(order_id="order_key")
+    kept = orders.ordered_at.notnull() & (~orders.returned | (orders.order_value > 0))
+    return orders.filter(kept).drop("returned").rename(order_id="order_key")
 
 
 def _window_aggregates(orders: ir.Table, cutoff: dt.datetime, windows_days: list[int]) -> dict[str, ir.Scalar]:

@@ -251,3 +251,8 @@ def test_rates_per_month_of_tenure_read_alike_at_any_age():
     assert old["orders"] == 2 * young["orders"]
     assert old["orders_per_month"] == pytest.approx(young["orders_per_month"], rel=0.06)
     assert old["spend_per_month"] == pytest.approx(10.0 * old["orders_per_month"])
+
+
+def test_an_order_of_free_items_without_returns_is_a_purchase():
+    free = compute_snapshot(transactions_frame([("k", "2021-01-20", "o1", "X", 1.0, 0.0, False)]), horizon_days=None).loc["k"]
+    assert (free["orders"], free["spend"]) == (1, 0.0)
