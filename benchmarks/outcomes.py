@@ -12,7 +12,7 @@ does) and sets it against the horizon after it (models/outcomes.py):
   90-day spend carried by BG/NBD's ratio of expected purchases, next to BG/NBD x Gamma-Gamma
   (which under-forecasts this period by 12-19% in the literature).
 - Online Retail: as_of 2011-09-01, 90 days.
-- churnsim (subscriptions with engagement events): as_of 2021-01-01, 60 days; validation pools
+- churnsim (subscriptions with engagement events): as_of 2020-11-01, 60 days (the data ends with 2020); validation pools
   the latest 3 cutoffs, as configs/churnsim.yaml does.
 
 The customers are those by params.yaml's rule (`features.active_days`), as the pipeline scores
@@ -69,7 +69,7 @@ class Protocol:
 PROTOCOLS = {
     "cdnow": Protocol("CDNOW (FHL; churn 90 days, spend 273)", "configs/cdnow.yaml", dt.datetime(1997, 10, 1), 90, 10, 15, spend_days=273),
     "retail": Protocol("Online Retail (2011-09-01, 90 days)", "params.yaml", dt.datetime(2011, 9, 1), 90, 6, 30),
-    "churnsim": Protocol("churnsim (2021-01-01, 60 days)", "configs/churnsim.yaml", dt.datetime(2021, 1, 1), 60, 20, 10, validation_cutoffs=3),
+    "churnsim": Protocol("churnsim (2020-11-01, 60 days)", "configs/churnsim.yaml", dt.datetime(2020, 11, 1), 60, 20, 10, validation_cutoffs=3),
 }
 
 
