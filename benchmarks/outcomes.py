@@ -100,7 +100,7 @@ def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
 
     settings = list_settings(params)
     customers, _ = score_customers(evaluation.drop(columns=list(LABEL_COLUMNS)), churn_model, clv_model, settings)
-    rows = outcomes.outcomes(customers, evaluation, settings.campaign)
+    rows = outcomes.outcomes(customers, evaluation)
     figures = outcomes.list_metrics(rows, settings.campaign)
     truth = rows["churned"].to_numpy(dtype=int)
     raw = churn_model.raw_probabilities(evaluation.set_index(evaluation["customer_id"].astype("string")).loc[rows["customer_id"]])

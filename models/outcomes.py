@@ -27,7 +27,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
 
 
-def outcomes(customers: pd.DataFrame, evaluation: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
+def outcomes(customers: pd.DataFrame, evaluation: pd.DataFrame) -> pd.DataFrame:
     """The list's rows with what happened next: `churned` and `actual_spend` per customer."""
     truth = evaluation.assign(customer_id=evaluation["customer_id"].astype("string")).set_index("customer_id")
     truth = truth.loc[customers["customer_id"]]

@@ -27,7 +27,7 @@ def fold_outcomes(params: config.Params, fold: backtest.Fold) -> pd.DataFrame:
     settings = list_settings(params)
     # Scored as `churn score` scores a snapshot: without the labels it could not have known.
     customers, _ = score_customers(fold.evaluation.drop(columns=list(LABEL_COLUMNS)), churn_model, clv_model, settings)
-    return measure.outcomes(customers, fold.evaluation, settings.campaign).assign(cutoff=fold.cutoff)
+    return measure.outcomes(customers, fold.evaluation).assign(cutoff=fold.cutoff)
 
 
 def run(params: config.Params) -> dict:

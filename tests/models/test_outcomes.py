@@ -31,7 +31,7 @@ def test_each_figure_of_a_small_list_by_hand():
         "churned": [False, False, True, True],
         "future_spend": [30.0, 70.0, np.nan, 0.0],
     })
-    rows = outcomes.outcomes(customers, evaluation, SETTINGS)
+    rows = outcomes.outcomes(customers, evaluation)
     assert rows["churned"].tolist() == [True, True, False, False]
     assert rows["actual_spend"].tolist() == [0.0, 0.0, 70.0, 30.0]
     figures = outcomes.list_metrics(rows, SETTINGS)
@@ -54,7 +54,7 @@ def test_each_figure_of_a_small_list_by_hand():
 def test_the_control_group_earns_nothing_of_the_realised_profit():
     customers = listed([0.8, 0.6], [200.0, 100.0], [True, True], control=[False, True])
     evaluation = pd.DataFrame({"customer_id": ["c0", "c1"], "churned": [True, True], "future_spend": [0.0, 0.0]})
-    figures = outcomes.list_metrics(outcomes.outcomes(customers, evaluation, SETTINGS), SETTINGS)
+    figures = outcomes.list_metrics(outcomes.outcomes(customers, evaluation), SETTINGS)
     assert figures["campaign"]["contacted"] == 1
     assert figures["campaign"]["realised_profit"] == pytest.approx(0.3 * (100 - 10) - 1)
 
@@ -64,7 +64,7 @@ def test_calibration_error_tells_a_calibrated_list_from_a_shifted_one():
     p = rng.uniform(0.05, 0.95, 5000)
     churned = rng.random(5000) < p
     evaluation = pd.DataFrame({"customer_id": [f"c{i}" for i in range(5000)], "churned": churned, "future_spend": 10.0})
-    honest = outcomes.list_metrics(outcomes.outcomes(listed(p, np.full(5000, 10.0), False), evaluation, SETTINGS), SETTINGS)
-    shifted = outcomes.list_metrics(outcomes.outcomes(listed(np.clip(p + 0.15, 0, 1), np.full(5000, 10.0), False), evaluation, SETTINGS), SETTINGS)
+    honest = outcomes.list_metrics(outcomes.outcomes(listed(p, np.full(5000, 10.0), False), evaluation), SETTINGS)
+    shifted = outcomes.list_metrics(outcomes.outcomes(listed(np.clip(p + 0.15, 0, 1), np.full(5000, 10.0), False), evaluation), SETTINGS)
     assert honest["churn"]["calibration_error"] < 0.03 < 0.1 < shifted["churn"]["calibration_error"]
     assert honest["churn"]["brier"] < shifted["churn"]["brier"]
