@@ -67,12 +67,16 @@ def with_history(cutoffs: list[dt.datetime], first_transaction: dt.datetime, min
     return kept, [cutoff for cutoff in cutoffs if cutoff not in kept]
 
 
+def bought_recently(features: ir.Table, active_days: int | None) -> ir.Table:
+    """The rows of `features` (transaction features at a cutoff) of those who bought in the `active_days` before it."""
+    return features if active_days is None else features.filter(features.recency_days <= active_days)
+
+
 def customers_at(sources: Sources, cutoff: dt.datetime, features: ir.Table, active_days: int | None) -> ir.Table:
     """The customer ids at `cutoff`; `features` are the transaction features at it (every buyer before it)."""
     if sources.subscriptions is not None:
         return subscribers_at(sources.subscriptions, cutoff)
-    recent = features if active_days is None else features.filter(features.recency_days <= active_days)
-    return recent.select("customer_id")
+    return bought_recently(features, active_days).select("customer_id")
 
 
 def lapsed_customers(sources: Sources, cutoff: dt.datetime, windows_days: list[int], active_days: int | None) -> ir.Table:
@@ -90,7 +94,7 @@ def snapshot(
     if sources.subscriptions is not None:
         table = join_on_customer(subscribers_at(sources.subscriptions, cutoff), bought)
     else:
-        table = bought if active_days is None else bought.filter(bought.recency_days <= active_days)
+        table = bought_recently(bought, active_days)
     if sources.events is not None and sources.event_types:
         engagement = engagement_features(sources.events, cutoff, windows_days, list(sources.event_types))
         counts = [name for name in engagement.columns if name.startswith(("events_", "active_days_", "engagement_index")) and "_trend_" not in name]

@@ -63,7 +63,7 @@ def realised_profit(churned: np.ndarray, value_if_retained: np.ndarray, settings
     return expected_profit(np.asarray(churned, dtype=float), value_if_retained, settings)
 
 
-def _order(scores: np.ndarray, customer_ids: pd.Series) -> np.ndarray:
+def ranking(scores: np.ndarray, customer_ids: pd.Series) -> np.ndarray:
     """Positions from the highest score down; the customer id breaks ties, so reruns agree."""
     return np.lexsort((customer_ids.astype(str).to_numpy(), -np.asarray(scores, dtype=float)))
 
@@ -81,12 +81,15 @@ def select(profit: np.ndarray, customer_ids: pd.Series, settings: CampaignSettin
     the campaign afterwards. The control costs nothing, so the budget pays for the contacted only.
     """
     profit = np.asarray(profit, dtype=float)
-    ranked = _order(profit, customer_ids)
+    ranked = ranking(profit, customer_ids)
     ranked = ranked[profit[ranked] > 0]
     control_draw = held_out(customer_ids.iloc[ranked], settings)
     contacted = np.flatnonzero(~control_draw)
     # Up to and including the last customer the budget contacts.
-    reach = contacted[settings.contacts - 1] + 1 if len(contacted) >= settings.contacts else len(ranked)
+    if settings.contacts == 0:
+        reach = 0
+    else:
+        reach = contacted[settings.contacts - 1] + 1 if len(contacted) >= settings.contacts else len(ranked)
     selected, control = np.zeros(len(profit), dtype=bool), np.zeros(len(profit), dtype=bool)
     selected[ranked[:reach]] = True
     control[ranked[:reach][control_draw[:reach]]] = True
@@ -107,7 +110,7 @@ def comparison(churn_probability: np.ndarray, value_if_retained: np.ndarray, cus
         "profit_high": expected_profit(churn_probability, value_if_retained, settings, settings.acceptance(0.95)),
     }
     count = int(np.asarray(contacts).sum())
-    lists = {"selected": np.flatnonzero(contacts), "top_churn_probability": _order(churn_probability, customer_ids)[:count]}
+    lists = {"selected": np.flatnonzero(contacts), "top_churn_probability": ranking(churn_probability, customer_ids)[:count]}
     result = {name: {"customers": float(len(rows))} | {key: float(profit[rows].sum()) for key, profit in profits.items()} for name, rows in lists.items()}
     # N customers at random: in expectation N times the average customer's profit.
     result["random"] = {"customers": float(count)} | {key: float(count * profit.mean()) if len(profit) else 0.0 for key, profit in profits.items()}

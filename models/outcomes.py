@@ -43,7 +43,7 @@ def list_metrics(rows: pd.DataFrame, settings: CampaignSettings) -> dict:
     realised = campaign.realised_profit(churned, rows["spend_if_retained"].to_numpy(), settings)
     contacts = (rows["selected_for_campaign"] & ~rows["control_group"]).to_numpy(dtype=bool)
     count = int(contacts.sum())
-    riskiest = np.argsort(-p, kind="stable")[:count]
+    riskiest = campaign.ranking(p, rows["customer_id"])[:count]  # ties broken as the campaign's comparison breaks them
     return {
         "customers": int(len(rows)),
         "churn": {

@@ -67,3 +67,9 @@ def test_the_control_group_is_a_stable_seeded_share():
     assert np.array_equal(held_out(ids[:500], SETTINGS), control[:500])
     reseeded = held_out(ids, CampaignSettings(**{**SETTINGS.__dict__, "seed": 7}))
     assert not np.array_equal(reseeded, control)
+
+
+def test_no_budget_selects_no_one():
+    ids = pd.Series([f"c{i}" for i in range(20)])
+    selected, control = select(np.linspace(1, 20, 20), ids, CampaignSettings(budget=0.0, contact_cost=1.0, offer_cost=10.0, margin=0.3))
+    assert not selected.any() and not control.any()
