@@ -67,6 +67,11 @@ def registered_models(alias: str):
                 f"train one (`dvc repro`) and promote it (`churn promote`), or name another alias (--alias challenger)"
             ) from exc
     (churn_model, churn_directory), (clv_model, _) = (registered_model(name, f"@{alias}") for name in ("churn", "clv"))
+    if clv_model.retained_booster is None:
+        raise config.ConfigError(
+            f"the registered model 'clv@{alias}' was saved before the value model learned the spend of retained customers "
+            "(value at risk needs it): retrain (`dvc repro`, then `churn promote`)"
+        )
     return churn_model, clv_model, churn_directory
 
 
