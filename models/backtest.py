@@ -14,12 +14,26 @@ import pandas as pd
 
 from models.baselines import PROBABILITIES, baseline_scores, value_baseline_scores
 from models.churn import TARGET, ChurnModel
-from models.metrics import classification_metrics, decile_table, gains_points, precision_recall_points, reliability_points, roc_points, value_metrics
+from models.metrics import (
+    METRIC_DIRECTION,
+    advantage,
+    classification_metrics,
+    decile_table,
+    gains_points,
+    precision_recall_points,
+    reliability_points,
+    roc_points,
+    value_metrics,
+)
 from models.training import split_by_time
+from models.uncertainty import bootstrap, interval
 
 MODEL = "model"
 UNCALIBRATED = "model_uncalibrated"
 ACTUAL_SPEND = "actual_spend"
+# The two columns of a champion/challenger comparison (models/promotion.py).
+CHALLENGER = "challenger"
+CHAMPION = "champion"
 
 
 @dataclass(frozen=True)
@@ -77,42 +91,75 @@ def value_fold_scores(fold: Fold, actual_spend: np.ndarray, predicted_spend: np.
 
 
 def is_probability(method: str) -> bool:
-    return method in (MODEL, UNCALIBRATED) or method in PROBABILITIES
+    return method in (MODEL, UNCALIBRATED, CHALLENGER, CHAMPION) or method in PROBABILITIES
 
 
 def methods(scores: pd.DataFrame) -> list[str]:
     return [column for column in scores.columns if column not in ("customer_id", "cutoff", TARGET, ACTUAL_SPEND)]
 
 
+def rows_metrics(rows: pd.DataFrame, method: str) -> dict[str, float]:
+    """`method`'s churn or value metrics (as the rows hold) on `rows`."""
+    if ACTUAL_SPEND in rows:
+        return value_metrics(rows[ACTUAL_SPEND].to_numpy(), rows[method].to_numpy())
+    return classification_metrics(rows[TARGET].to_numpy(), rows[method].to_numpy(), scores_are_probabilities=is_probability(method))
+
+
 def fold_metrics(scores: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     """{fold cutoff: {method: metrics}}, churn metrics or value metrics as the scores hold."""
-    result = {}
-    for cutoff, rows in scores.groupby("cutoff", sort=True):
-        if ACTUAL_SPEND in rows:
-            measured = {method: value_metrics(rows[ACTUAL_SPEND].to_numpy(), rows[method].to_numpy()) for method in methods(rows)}
-        else:
-            truth = rows[TARGET].to_numpy()
-            measured = {
-                method: classification_metrics(truth, rows[method].to_numpy(), scores_are_probabilities=is_probability(method))
-                for method in methods(rows)
-            }
-        result[f"{cutoff:%Y-%m-%d}"] = measured
-    return result
+    return {
+        f"{cutoff:%Y-%m-%d}": {method: rows_metrics(rows, method) for method in methods(rows)}
+        for cutoff, rows in scores.groupby("cutoff", sort=True)
+    }
 
 
-def summary(per_fold: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {metric: {mean, sd}}} over the folds (sd with n - 1: the spread a new fold would show)."""
-    first = next(iter(per_fold.values()))
-    result: dict[str, dict[str, dict[str, float]]] = {}
-    for method, metrics in first.items():
-        result[method] = {}
-        for metric in metrics:
-            values = np.array([per_fold[fold][method][metric] for fold in per_fold])
-            result[method][metric] = {
-                "mean": float(values.mean()),
-                "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            }
-    return result
+def mean_over_folds(scores: pd.DataFrame, chosen: list[str] | None = None) -> dict[str, float]:
+    """{"method|metric": mean over the folds}: the backtest's estimate of each metric (each fold weighs alike)."""
+    per_fold = fold_metrics(scores if chosen is None else scores[["customer_id", "cutoff", *_truth(scores), *chosen]])
+    return pd.DataFrame([{f"{method}|{metric}": value for method, metrics in fold.items() for metric, value in metrics.items()}
+                         for fold in per_fold.values()]).mean().to_dict()
+
+
+def _truth(scores: pd.DataFrame) -> list[str]:
+    return [column for column in (TARGET, ACTUAL_SPEND) if column in scores]
+
+
+def summary(scores: pd.DataFrame, replicates: int, seed: int) -> tuple[dict, dict]:
+    """Each method's metrics over the folds with a 95% interval, and the model's paired advantage over each baseline.
+
+    Returns ({method: {metric: {mean, low, high}}}, {baseline: {metric: {advantage, low, high}}}): the
+    advantage is the model's metric minus the baseline's, signed so that positive means the model
+    is better; both from the same customer resamples (models/uncertainty.py).
+    """
+    estimate, draws = bootstrap(scores, mean_over_folds, replicates, seed)
+    overall: dict[str, dict] = {}
+    for key, value in estimate.items():
+        method, metric = key.split("|")
+        low, high = interval(draws[key])
+        overall.setdefault(method, {})[metric] = {"mean": value, "low": low, "high": high}
+    paired: dict[str, dict] = {}
+    for method, metrics in overall.items():
+        if method in (MODEL, UNCALIBRATED):
+            continue
+        for metric in metrics.keys() & overall[MODEL].keys() & METRIC_DIRECTION.keys():
+            sign = METRIC_DIRECTION[metric]
+            low, high = interval(sign * (draws[f"{MODEL}|{metric}"] - draws[f"{method}|{metric}"]))
+            paired.setdefault(method, {})[metric] = {"advantage": advantage(metric, estimate[f"{MODEL}|{metric}"], estimate[f"{method}|{metric}"]), "low": low, "high": high}
+        paired[method] = dict(sorted(paired[method].items()))
+    return overall, paired
+
+
+def paired_advantage(rows: pd.DataFrame, metric: str, replicates: int, seed: int) -> dict[str, float]:
+    """The challenger's `metric` minus the champion's over the folds `rows` hold, signed so that positive
+    is better, with its 95% interval from customer resamples; and each one's own figure."""
+
+    def statistic(frame: pd.DataFrame) -> dict[str, float]:
+        per_fold = [{role: rows_metrics(fold, role)[metric] for role in (CHALLENGER, CHAMPION)} for _, fold in frame.groupby("cutoff", sort=True)]
+        return pd.DataFrame(per_fold).mean().to_dict()
+
+    estimate, draws = bootstrap(rows, statistic, replicates, seed)
+    low, high = interval(METRIC_DIRECTION[metric] * (draws[CHALLENGER] - draws[CHAMPION]))
+    return {"advantage": advantage(metric, estimate[CHALLENGER], estimate[CHAMPION]), "low": low, "high": high} | estimate
 
 
 # Each curve: how it is computed, and its x and y columns.

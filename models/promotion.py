@@ -1,30 +1,33 @@
 """The champion/challenger gate: does a newly trained model replace the one in service?
 
-Both are measured on the same rows: the latest labelled window (the latest training cutoff,
-with what its customers did in the horizon after it). The challenger is promoted when it beats
-the champion by a margin on one metric and no guard fails; without a champion, when no guard
-fails. The guards are checks a model must pass whatever the champion scores: calibration on
-the window, the share of input rows quarantined, the score's stability on today's customers,
-and not falling behind the classic baselines or the champion's customer-value ranking.
+The churn model and the value model are judged each on its own metric and promoted each on
+its own. The evidence is a paired difference (challenger minus champion, signed so that
+positive is better) with a 95% interval from customer resamples (models/uncertainty.py), from
+one of two comparisons (docs/retraining.md says which applies when):
+
+- `models`: both models on the latest labelled window. The challenger is represented by its
+  backtest model at that cutoff, fitted with the same procedure on every label that had closed
+  by then. Fair when the champion's training labels ended by the window's cutoff; otherwise the
+  champion saw part of those outcomes, which can only flatter it, so a challenger ahead there is
+  ahead despite it, while a champion ahead proves nothing.
+- `procedures`: the champion's recorded procedure replayed on the challenger's backtest folds,
+  against the challenger's backtest: what each procedure would have produced at the same
+  cutoffs from the same data.
+
+Promote when some evidence is above zero and none is below; or when none is below zero and a
+guard forces a change (the champion's training rows no longer describe today's customers).
+Keep the champion otherwise. Checks a challenger must pass whatever the champion scores
+(calibration, data quality, score stability, not behind a classic baseline) block promotion.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-# +1: higher is better; -1: lower is better.
-METRIC_DIRECTION = {"roc_auc": 1, "pr_auc": 1, "top_decile_lift": 1, "brier": -1, "log_loss": -1}
+from models.uncertainty import above_zero, below_zero
 
-
-@dataclass(frozen=True)
-class GateSettings:
-    metric: str = "roc_auc"
-    min_improvement: float = 0.005
-    max_calibration_error: float = 0.1
-    max_quarantine_share: float = 0.5
-    max_score_psi: float = 0.25
-    baseline_tolerance: float = 0.01
-    max_value_gini_loss: float = 0.02
+MODELS_COMPARISON = "models"
+PROCEDURES_COMPARISON = "procedures"
 
 
 @dataclass(frozen=True)
@@ -39,21 +42,6 @@ class Guard:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-    improvement: float | None  # challenger - champion on the metric, signed so that positive is better
-
-    def to_dict(self) -> dict:
-        return {"decision": "promoted" if self.promote else "kept"} | asdict(self)
-
-
-def improvement(metric: str, challenger: float, reference: float) -> float:
-    """How much better `challenger` is than `reference` on `metric` (negative: worse)."""
-    return METRIC_DIRECTION[metric] * (challenger - reference)
-
-
 def at_most(name: str, value: float | None, limit: float, meaning: str) -> Guard:
     """A guard that passes when `value` is known and not above `limit`."""
     value = None if value is None else float(value)
@@ -65,45 +53,63 @@ def at_least(name: str, value: float | None, limit: float, meaning: str) -> Guar
     return Guard(name, value, limit, value is not None and value >= limit, meaning)
 
 
-def guards(
-    settings: GateSettings,
-    *,
-    calibration_error: float,
-    quarantine_share: float,
-    score_psi: float | None,
-    challenger_metric: float,
-    best_baseline_metric: float | None,
-    value_gini: float,
-    champion_value_gini: float | None,
-) -> list[Guard]:
-    metric = settings.metric
-    checks = [
-        at_most("calibration", calibration_error, settings.max_calibration_error,
-                "mean |predicted - observed churn rate| over ten equal-count bins of the window"),
-        at_most("data_quality", quarantine_share, settings.max_quarantine_share,
-                "the largest share of an input file's rows quarantined by ingest"),
-        at_most("score_stability", score_psi, settings.max_score_psi,
-                "PSI of the challenger's scores on today's customers against its own training rows"),
-    ]
-    if best_baseline_metric is not None:
-        checks.append(at_least(
-            "beats_baselines", improvement(metric, challenger_metric, best_baseline_metric), -settings.baseline_tolerance,
-            f"challenger's {metric} minus the best classic baseline's on the window"))
-    if champion_value_gini is not None:
-        checks.append(at_least(
-            "customer_value", value_gini - champion_value_gini, -settings.max_value_gini_loss,
-            "challenger's normalised Gini of spend minus the champion's on the window"))
-    return checks
+@dataclass(frozen=True)
+class Evidence:
+    """The challenger's advantage over the champion on the gate metric from one comparison."""
+
+    comparison: str  # MODELS_COMPARISON or PROCEDURES_COMPARISON
+    advantage: float
+    low: float
+    high: float
+    fair: bool  # False: the champion saw part of the outcomes, so only an advantage above zero counts
+    what: str  # exactly what was compared, in words
+
+    @property
+    def for_challenger(self) -> bool:
+        return above_zero(asdict(self))
+
+    @property
+    def for_champion(self) -> bool:
+        return self.fair and below_zero(asdict(self))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def decide(settings: GateSettings, challenger_metric: float, champion_metric: float | None, checks: list[Guard]) -> Decision:
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    evidence: list[Evidence] = field(default_factory=list)
+    guards: list[Guard] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": "promoted" if self.promote else "kept",
+            "reason": self.reason,
+            "evidence": [item.to_dict() for item in self.evidence],
+            "guards": [guard.to_dict() for guard in self.guards],
+        }
+
+
+def _stated(item: Evidence, metric: str) -> str:
+    return f"{metric} {item.advantage:+.4f} (95% {item.low:+.4f} to {item.high:+.4f}) comparing {item.comparison}"
+
+
+def decide(metric: str, evidence: list[Evidence], checks: list[Guard], *, has_champion: bool, forced_by: list[str] = ()) -> Decision:
+    """Promote or keep, with the reason in words. `forced_by`: the guards that call for a change of champion."""
     failed = [guard.name for guard in checks if not guard.passed]
-    gain = None if champion_metric is None else improvement(settings.metric, challenger_metric, champion_metric)
     if failed:
-        return Decision(False, f"guard failed: {', '.join(failed)}", gain)
-    if gain is None:
-        return Decision(True, "no champion yet: the first model that passes every guard becomes champion", None)
-    if gain >= settings.min_improvement:
-        return Decision(True, f"{settings.metric} better by {gain:.4f} (margin {settings.min_improvement})", gain)
-    change = f"better by {gain:.4f}" if gain >= 0 else f"worse by {-gain:.4f}"
-    return Decision(False, f"{settings.metric} {change}, less than the margin {settings.min_improvement}", gain)
+        return Decision(False, f"guard failed: {', '.join(failed)}", evidence, checks)
+    if not has_champion:
+        return Decision(True, "no champion yet: the first model that passes every guard becomes champion", evidence, checks)
+    against = [item for item in evidence if item.for_champion]
+    if against:
+        return Decision(False, f"worse: {_stated(against[0], metric)}", evidence, checks)
+    ahead = [item for item in evidence if item.for_challenger]
+    if ahead:
+        return Decision(True, f"better: {_stated(ahead[0], metric)}", evidence, checks)
+    if forced_by:
+        return Decision(True, f"not worse, and a change is due: {', '.join(forced_by)}", evidence, checks)
+    stated = "; ".join(_stated(item, metric) for item in evidence) or "no comparison could be made"
+    return Decision(False, f"not shown better: {stated}", evidence, checks)

@@ -62,8 +62,18 @@ def train(params: Path = ParamsOption) -> None:
     for method, summary in metrics["backtest"].items():
         auc, lift = summary["roc_auc"], summary["top_decile_lift"]
         brier = f", Brier {summary['brier']['mean']:.3f}" if "brier" in summary else ""
-        print(f"train: backtest {method:<10} ROC AUC {auc['mean']:.3f} ± {auc['sd']:.3f}, "
-              f"top-decile lift {lift['mean']:.2f}{brier}", file=sys.stderr)
+        print(f"train: backtest {method:<18} ROC AUC {_with_interval(auc)}, top-decile lift {lift['mean']:.2f}{brier}"
+              f"{_advantage(metrics, method, 'roc_auc')}", file=sys.stderr)
+
+
+def _with_interval(summary: dict) -> str:
+    return f"{summary['mean']:.3f} (95% {summary['low']:.3f} to {summary['high']:.3f})"
+
+
+def _advantage(metrics: dict, method: str, metric: str) -> str:
+    """The model's paired advantage over a baseline, where `method` is one."""
+    paired = metrics["model_advantage"].get(method, {}).get(metric)
+    return "" if paired is None else f"; model ahead by {paired['advantage']:+.3f} (95% {paired['low']:+.3f} to {paired['high']:+.3f})"
 
 
 @app.command("train-clv")
@@ -74,8 +84,8 @@ def train_clv(params: Path = ParamsOption) -> None:
     metrics = _stage(stage.run, params)
     for method, summary in metrics["backtest"].items():
         gini, top, ratio = summary["normalised_gini"], summary["top_decile_share"], summary["total_ratio"]
-        print(f"train-clv: backtest {method:<9} normalised Gini {gini['mean']:.3f} ± {gini['sd']:.3f}, "
-              f"top-decile share {top['mean']:.3f}, total predicted/actual {ratio['mean']:.2f}", file=sys.stderr)
+        print(f"train-clv: backtest {method:<9} normalised Gini {_with_interval(gini)}, top-decile share {top['mean']:.3f}, "
+              f"total predicted/actual {ratio['mean']:.2f}{_advantage(metrics, method, 'normalised_gini')}", file=sys.stderr)
 
 
 @app.command()
@@ -148,13 +158,14 @@ def _retrain(params_path: Path, reproduce_first: bool) -> None:
     except Exception as exc:  # e.g. the tracking server unreachable before the gate: still a plain exit 1 for the scheduler
         print(f"retrain: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise typer.Exit(code=stage.FAILED) from None
-    metric, new, old = record["metric"], record["challenger"], record["champion"]
-    against = f" vs champion {old['churn'][metric]:.4f}" if old else ""
-    print(f"retrain: window {record['window']['cutoff']}: challenger {metric} {new['churn'][metric]:.4f}{against}", file=sys.stderr)
-    for guard in record["guards"]:
-        value = "n/a" if guard["value"] is None else f"{guard['value']:.4f}"
-        print(f"retrain: guard {guard['name']:<15} {value:>8} (limit {guard['limit']}) {'ok' if guard['passed'] else 'FAILED'}", file=sys.stderr)
-    print(f"retrain: {record['decision']}: {record['reason']} -> {config.DECISION}", file=sys.stderr)
+    print(f"retrain: window {record['window']['cutoff']} ({record['window']['customers']:,} customers)", file=sys.stderr)
+    for name in stage.MODELS:
+        judged = record[name]
+        for guard in judged["guards"]:
+            value = "n/a" if guard["value"] is None else f"{guard['value']:.4f}"
+            print(f"retrain: {name} guard {guard['name']:<15} {value:>8} (limit {guard['limit']}) {'ok' if guard['passed'] else 'FAILED'}", file=sys.stderr)
+        print(f"retrain: {name} {judged['decision']}: {judged['reason']}", file=sys.stderr)
+    print(f"retrain: {record['decision']} -> {config.DECISION} ({config.DECISION_PAGE} in words)", file=sys.stderr)
     if code == stage.NO_CHAMPION:
         print("retrain: no champion to score with: nothing was scored", file=sys.stderr)
     raise typer.Exit(code=code)

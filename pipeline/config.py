@@ -120,6 +120,7 @@ class TrainParams(Strict):
     calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
     backtest_folds: int = Field(default=3, ge=1)
     validation_cutoffs: int = Field(default=1, ge=1)
+    bootstrap_replicates: int = Field(default=400, ge=50)
     lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
@@ -187,15 +188,13 @@ class KpisParams(Strict):
 
 
 class RetrainParams(Strict):
-    """The champion/challenger gate of `churn retrain` (models/promotion.py)."""
+    """The champion/challenger gate of `churn retrain` (models/promotion.py, docs/retraining.md)."""
 
     metric: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"] = "roc_auc"
-    min_improvement: float = 0.005
+    value_metric: Literal["normalised_gini", "spearman", "top_decile_share", "mae"] = "normalised_gini"
     max_calibration_error: float = Field(default=0.1, gt=0)
     max_quarantine_share: float = Field(default=0.5, ge=0, le=1)
     max_score_psi: float = Field(default=0.25, gt=0)
-    baseline_tolerance: float = Field(default=0.01, ge=0)
-    max_value_gini_loss: float = Field(default=0.02, ge=0)
 
 
 class TrackingParams(Strict):
@@ -271,6 +270,7 @@ CAMPAIGN_METRICS = METRICS / "campaign.json"
 DRIFT_METRICS = METRICS / "drift.json"
 RETRAIN_LOCK = Path("data/retrain.lock")
 DECISION = Path("reports/retrain/decision.json")
+DECISION_PAGE = Path("reports/retrain/decision.md")
 KPIS = Path("reports/kpis/kpis_by_period.csv")
 COHORT_RETENTION = Path("reports/kpis/cohort_retention.csv")
 KPI_METRICS = METRICS / "kpis.json"

@@ -117,5 +117,9 @@ def write_spreadsheet_csv(frame: pd.DataFrame, target: str | Path) -> None:
 
 
 def write_json(payload: dict, target: str | Path) -> None:
+    write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", target)
+
+
+def write_text(text: str, target: str | Path) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")

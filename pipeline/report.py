@@ -109,6 +109,19 @@ def _stability_words(psi: float) -> str:
     return "stable" if psi < 0.1 else "worth a look" if psi < 0.25 else "shifted"
 
 
+def baseline_table(churn: dict) -> str:
+    """The churn model against each classic baseline on the same customers: each one's ROC AUC and the paired difference."""
+    rows = [
+        (method, churn["backtest"][method]["roc_auc"]["mean"], paired["roc_auc"]["advantage"], paired["roc_auc"]["low"], paired["roc_auc"]["high"])
+        for method, paired in churn.get("model_advantage", {}).items()
+    ]
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows, columns=["classic method", "its ROC AUC", "model ahead by", "low (2.5%)", "high (97.5%)"])
+    return (_table(frame, {"its ROC AUC": ".3f", "model ahead by": "+.3f", "low (2.5%)": "+.3f", "high (97.5%)": "+.3f"})
+            + '<p class="note">Intervals: 95%, from resampling the customers of the backtest (the same draws for the model and each method).</p>')
+
+
 def health_section(drift: dict | None, decision: dict | None) -> str:
     """Drift of today's customers from the model's training data; the last retraining decision, if given."""
     parts = ["<h2>Is the model still fit for today's customers?</h2>"]
@@ -123,16 +136,20 @@ def health_section(drift: dict | None, decision: dict | None) -> str:
     else:
         parts.append('<p class="note">No drift check: the model was saved without its training profile.</p>')
     if decision:
-        metric, window = METRIC_NAMES[decision["metric"]], decision["window"]
-        versus = f", the champion's {decision['champion']['churn'][decision['metric']]:.3f}" if decision["champion"] else ""
+        window = decision["window"]
         parts.append(
-            f"<p>Last retraining: <b>{html.escape(decision['decision'])}</b> ({html.escape(decision['reason'])}). On the latest "
-            f"window whose outcome is known ({window['cutoff']}, {window['customers']:,} customers) the new model's {metric} was "
-            f"{decision['challenger']['churn'][decision['metric']]:.3f}{versus}.</p>"
+            f"<p>Last retraining, judged on the latest customers whose outcome is known ({window['cutoff']}, {window['customers']:,} customers); "
+            f"each model is replaced only when the new one is better beyond what the draw of customers explains "
+            f"(reports/retrain/decision.md says exactly what was compared):</p>"
         )
-        guards = pd.DataFrame(decision["guards"])[["name", "value", "limit", "passed"]].rename(columns={"name": "check"})
-        guards["passed"] = guards["passed"].map({True: "yes", False: "NO"})
-        parts.append(_table(guards, {"value": ".3f", "limit": ".3f"}))
+        rows = []
+        for name, label in (("churn", "churn model"), ("clv", "value model")):
+            judged = decision[name]
+            champion = judged.get("champion")
+            rows.append((label, judged["decision"], METRIC_NAMES.get(judged["metric"], judged["metric"]), judged["challenger"]["window"][judged["metric"]],
+                         np.nan if champion is None else champion["window"][judged["metric"]], judged["reason"]))
+        parts.append(_table(pd.DataFrame(rows, columns=["model", "decision", "measured by", "new model", "model in service before", "why"]),
+                            {"new model": ".3f", "model in service before": ".3f"}))
     return "\n".join(parts)
 
 
@@ -168,8 +185,8 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
     customer_figures, segments = customer_charts(customers)
     charts |= customer_figures
     latest = kpis.iloc[-1]
-    auc = churn["backtest"]["model"]["roc_auc"]["mean"]
-    top_spend = value["backtest"]["model"]["top_decile_share"]["mean"]
+    auc = churn["backtest"]["model"]["roc_auc"]
+    top_spend = value["backtest"]["model"]["top_decile_share"]
     lists = campaign["campaign"]
     as_of = customers["as_of"].iloc[0]
     campaign_rows = pd.DataFrame(
@@ -207,8 +224,11 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
 
 <h2>How far to trust the scores</h2>
 <p>Tested on past months the model had not seen: <b>the 10% of customers it flags as most at risk hold {leavers_share:.0%} of those who
-left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc:.0%} of the time.
-The 10% it expects to spend most went on to spend {top_spend:.0%} of all the money customers spent.</p>
+left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc['mean']:.0%} of the time
+(95% interval {auc['low']:.0%} to {auc['high']:.0%}).
+The 10% it expects to spend most went on to spend {top_spend['mean']:.0%} of all the money customers spent
+(95% interval {top_spend['low']:.0%} to {top_spend['high']:.0%}).</p>
+{baseline_table(churn)}
 {health}
 {outcomes}
 

@@ -23,7 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -32,12 +33,14 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 
 from models import backtest
 from models.churn import TARGET
-from models.metrics import classification_metrics, value_metrics
-from models.promotion import METRIC_DIRECTION, Decision, GateSettings, decide, guards
+from models.promotion import MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
 from pipeline import artifacts, config, io, report, score, tracking
+from pipeline.train import PROCEDURE_ARTIFACT, churn_procedure, procedure_record
+from pipeline.train_clv import clv_procedure
 
 CHAMPION = "champion"
 MODELS = ("churn", "clv")
@@ -99,10 +102,6 @@ def reproduce() -> None:
         raise StepFailed("dvc repro", f"exited with {completed.returncode} (its output is above)")
 
 
-def gate_settings(params: config.RetrainParams) -> GateSettings:
-    return GateSettings(**params.model_dump())
-
-
 def registered_pair(client: MlflowClient, alias: str) -> tuple[ModelVersion, ModelVersion] | None:
     """The churn and CLV versions under `alias`, or None unless both have it."""
     versions = []
@@ -151,27 +150,9 @@ def serving_evaluation(serving) -> dict:
     return evaluation | ({} if backtest_scores is None else {config.CHURN_BACKTEST: backtest_scores})
 
 
-def champion_predictions(client: MlflowClient, version: ModelVersion, model, backtest_path: Path, window: pd.DataFrame) -> tuple[np.ndarray, dict]:
-    """The champion's predictions for the window's customers, and how they were obtained.
-
-    Its own backtest at the window's cutoff when it has one (fitted on earlier cutoffs only, as
-    the challenger's are); otherwise the registered `model` itself, which saw the window only if
-    it was trained on cutoffs up to it.
-    """
-    cutoff = window["cutoff"].iloc[0]
-    logged = _run_backtest(version.run_id, backtest_path)
-    if logged is not None:
-        at_window = logged[logged["cutoff"] == cutoff].set_index("customer_id")[backtest.MODEL]
-        if at_window.index.is_unique and window["customer_id"].isin(at_window.index).all():
-            return at_window.loc[window["customer_id"]].to_numpy(), {"evaluated_by": "its own backtest at this cutoff", "saw_window": False}
-    latest = client.get_run(version.run_id).data.params.get("latest_labelled_cutoff")
-    saw_window = latest is None or pd.Timestamp(latest) >= cutoff
-    return model.predict(window), {"evaluated_by": f"the registered model, trained on cutoffs up to {latest}", "saw_window": saw_window}
-
-
-def load_pair(versions) -> list[tuple]:
-    """(model, directory of its side files) for each registered version, downloaded once per run."""
-    return [score.registered_model(version.name, f"/{version.version}") for version in versions]
+def load_pair(versions) -> list[tuple | None]:
+    """(model, directory of its side files) for each registered version (None for none), downloaded once per run."""
+    return [None if version is None else score.registered_model(version.name, f"/{version.version}") for version in versions]
 
 
 def quarantine_share() -> float:
@@ -179,76 +160,165 @@ def quarantine_share() -> float:
     return max(summary["rows_quarantined"] / summary["rows_in"] for summary in ingested.values() if summary["rows_in"])
 
 
-def best_baseline(metric: str, baselines: dict[str, dict[str, float]]) -> float | None:
-    values = [metrics[metric] for metrics in baselines.values() if metric in metrics]
-    if not values:
+@dataclass(frozen=True)
+class Judged:
+    """What the gate needs to know about one of the two models."""
+
+    name: str  # the registered model: churn or clv
+    metric: str
+    backtest: Path
+    metrics: Path
+    truth: str
+    procedure: Callable[[dict], Callable]  # recorded procedure -> fit(labelled, name)
+    sections: tuple[str, ...]  # the params sections its procedure depends on
+
+
+def judged(params: config.Params) -> list[Judged]:
+    return [
+        Judged("churn", params.retrain.metric, config.CHURN_BACKTEST, config.CHURN_METRICS, TARGET, churn_procedure, ("train",)),
+        Judged("clv", params.retrain.value_metric, config.CLV_BACKTEST, config.CLV_METRICS, backtest.ACTUAL_SPEND, clv_procedure, ("train", "clv")),
+    ]
+
+
+def labels_end(client: MlflowClient, version: ModelVersion) -> pd.Timestamp | None:
+    """The last day whose outcome the version's training labels saw (None: its run did not record it)."""
+    logged = client.get_run(version.run_id).data.params
+    if "latest_labelled_cutoff" not in logged or "horizon_days" not in logged:
         return None
-    return max(values, key=lambda value: METRIC_DIRECTION[metric] * value)
+    return pd.Timestamp(logged["latest_labelled_cutoff"]) + pd.Timedelta(days=int(logged["horizon_days"]))
+
+
+def compared_rows(rows: pd.DataFrame, truth: str, challenger: np.ndarray, champion: np.ndarray) -> pd.DataFrame:
+    return rows[["customer_id", "cutoff", truth]].assign(**{backtest.CHALLENGER: challenger, backtest.CHAMPION: champion}).reset_index(drop=True)
+
+
+def models_evidence(model: Judged, params: config.Params, window_rows: pd.DataFrame, window: pd.DataFrame, champion_model, champion_end) -> Evidence:
+    """The champion as registered against the challenger's procedure fitted on the labels closed by the window's cutoff."""
+    cutoff = window_rows["cutoff"].iloc[0]
+    rows = compared_rows(window_rows, model.truth, window_rows[backtest.MODEL].to_numpy(), champion_model.predict(window))
+    paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
+    fair = champion_end is not None and champion_end <= cutoff
+    seen = "unknown" if champion_end is None else f"{champion_end:%Y-%m-%d}"
+    return Evidence(
+        MODELS_COMPARISON, paired["advantage"], paired["low"], paired["high"], fair,
+        f"the champion as registered (its training labels end {seen}) against the challenger's procedure fitted on every label "
+        f"closed by {cutoff:%Y-%m-%d} (its backtest model), on the {len(rows):,} customers at {cutoff:%Y-%m-%d} and what they did "
+        f"in the next {params.score.horizon_days} days"
+        + ("" if fair else "; the champion saw part of these outcomes, so only a challenger ahead counts"),
+    )
+
+
+def procedures_evidence(model: Judged, params: config.Params, client: MlflowClient, champion: ModelVersion, training: pd.DataFrame) -> Evidence | str:
+    """The champion's recorded procedure replayed on the challenger's backtest folds, against the challenger's backtest.
+
+    Returns why not, in words, where it cannot be replayed."""
+    local = _run_artifact(champion.run_id, PROCEDURE_ARTIFACT)
+    if local is None:
+        return "the champion's run recorded no procedure to replay"
+    recorded = json.loads(local.read_text(encoding="utf-8"))
+    current = procedure_record(params, *model.sections)
+    if recorded == current:
+        return Evidence(PROCEDURES_COMPARISON, 0.0, 0.0, 0.0, True,
+                        "the champion's recorded procedure is the challenger's (the same params): they differ only in the data they saw")
+    if recorded.get("horizon_days") != current["horizon_days"]:
+        return f"the champion predicts {recorded.get('horizon_days')} days ahead, the challenger {current['horizon_days']}: their procedures answer different questions"
+    try:
+        fit = model.procedure(recorded)
+    except ValidationError as exc:
+        return f"the champion's recorded params are not valid for this code ({exc.error_count()} errors)"
+    scores = pd.read_parquet(model.backtest)
+    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds, params.train.validation_cutoffs)
+    replayed = []
+    for fold in folds:
+        replay = fit(fold.labelled, f"replay-{model.name}-{fold.cutoff:%Y-%m-%d}")[0]
+        replayed.append(pd.DataFrame({"customer_id": fold.evaluation["customer_id"].to_numpy(), "cutoff": fold.cutoff, backtest.CHAMPION: replay.predict(fold.evaluation)}))
+    rows = scores.merge(pd.concat(replayed), on=["customer_id", "cutoff"], validate="one_to_one")
+    rows = compared_rows(rows, model.truth, rows[backtest.MODEL].to_numpy(), rows[backtest.CHAMPION].to_numpy())
+    paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
+    changed = sorted(key for section in model.sections for key in recorded[section] if recorded[section][key] != current[section].get(key))
+    return Evidence(
+        PROCEDURES_COMPARISON, paired["advantage"], paired["low"], paired["high"], True,
+        f"the champion's recorded procedure replayed against the challenger's ({', '.join(changed) or 'params'} differ), "
+        f"each fitted at the {len(folds)} backtest cutoffs {', '.join(f'{fold.cutoff:%Y-%m-%d}' for fold in folds)} on the labels closed by then, "
+        f"on the same {len(rows):,} customer-cutoffs",
+    )
+
+
+def baseline_guard(model: Judged) -> Guard:
+    """Not behind any classic baseline beyond doubt: the backtest's paired advantage over each, its interval's top end."""
+    advantages = json.loads(model.metrics.read_text(encoding="utf-8"))["model_advantage"]
+    tops = [paired[model.metric]["high"] for paired in advantages.values() if model.metric in paired]
+    return at_least("beats_baselines", min(tops) if tops else None, 0.0,
+                    f"the top of the 95% interval of the challenger's {model.metric} minus each classic baseline's, the least of them (backtest)")
+
+
+def judge(model: Judged, params: config.Params, client: MlflowClient, challenger: ModelVersion, champion: ModelVersion | None,
+          champion_model, training: pd.DataFrame, checks: list[Guard], forced_by: list[str]) -> dict:
+    """One model's gate: its figures on the window, the evidence against the champion, the decision."""
+    scores = pd.read_parquet(model.backtest)
+    cutoff = scores["cutoff"].max()
+    window_rows = scores[scores["cutoff"] == cutoff].reset_index(drop=True)
+    window = training[training["cutoff"] == cutoff].set_index("customer_id").loc[window_rows["customer_id"]].reset_index()
+    record = {"metric": model.metric, "challenger": {"version": int(challenger.version), "window": backtest.rows_metrics(window_rows, backtest.MODEL)}}
+    if champion is None:
+        decision = decide(model.metric, [], checks, has_champion=False)
+        return decision.to_dict() | record | {"champion": None}
+    record["champion"] = {"version": int(champion.version), "window": backtest.rows_metrics(window_rows.assign(**{backtest.MODEL: champion_model.predict(window)}), backtest.MODEL)}
+    if champion.version == challenger.version:
+        return Decision(False, "the challenger is the champion already: nothing new was trained", [], checks).to_dict() | record
+    champion_end = labels_end(client, champion)
+    record["champion"]["labels_end"] = None if champion_end is None else f"{champion_end:%Y-%m-%d}"
+    evidence = [models_evidence(model, params, window_rows, window, champion_model, champion_end)]
+    if not evidence[0].fair and not evidence[0].for_challenger:
+        replayed = procedures_evidence(model, params, client, champion, training)
+        if isinstance(replayed, Evidence):
+            evidence.append(replayed)
+        else:
+            record["procedures_not_compared"] = replayed
+    return decide(model.metric, evidence, checks, has_champion=True, forced_by=forced_by).to_dict() | record
 
 
 def evaluate(params: config.Params, client: MlflowClient, challenger, champion, champion_models, scoring: pd.DataFrame) -> dict:
-    """Both models on the latest labelled window, the guards and the decision: the decision record."""
-    settings = gate_settings(params.retrain)
-    churn_scores = pd.read_parquet(config.CHURN_BACKTEST)
-    value_scores = pd.read_parquet(config.CLV_BACKTEST)
-    cutoff = churn_scores["cutoff"].max()
-    churn_rows = churn_scores[churn_scores["cutoff"] == cutoff].reset_index(drop=True)
-    value_rows = value_scores[value_scores["cutoff"] == cutoff].set_index("customer_id").loc[churn_rows["customer_id"]].reset_index()
+    """Both models judged, each on its own metric: the decision record."""
+    settings = params.retrain
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
-    window = training[training["cutoff"] == cutoff].set_index("customer_id").loc[churn_rows["customer_id"]].reset_index()
-    truth = churn_rows[TARGET].to_numpy()
-    spend = value_rows[backtest.ACTUAL_SPEND].to_numpy()
-
-    new = {
-        "versions": {version.name: int(version.version) for version in challenger},
-        "evaluated_by": "its backtest at this cutoff (fitted on earlier cutoffs only)",
-        "churn": classification_metrics(truth, churn_rows[backtest.MODEL].to_numpy()),
-        "customer_value": value_metrics(spend, value_rows[backtest.MODEL].to_numpy()),
-    }
-    baselines = {
-        method: classification_metrics(truth, churn_rows[method].to_numpy(), scores_are_probabilities=backtest.is_probability(method))
-        for method in backtest.methods(churn_rows) if method not in (backtest.MODEL, backtest.UNCALIBRATED)
-    }
-    current = None
-    if champion is not None:
-        (churn_model, _), (clv_model, _) = champion_models
-        churn_predicted, how = champion_predictions(client, champion[0], churn_model, config.CHURN_BACKTEST, window)
-        value_predicted, _ = champion_predictions(client, champion[1], clv_model, config.CLV_BACKTEST, window)
-        current = {
-            "versions": {version.name: int(version.version) for version in champion},
-            **how,
-            "churn": classification_metrics(truth, churn_predicted),
-            "customer_value": value_metrics(spend, value_predicted),
-        }
-
     challenger_model = artifacts.load_churn_model(config.CHURN_MODEL)
     reference = artifacts.load_reference(config.CHURN_MODEL)
-    checks = guards(
-        settings,
-        calibration_error=new["churn"]["calibration_error"],
-        quarantine_share=quarantine_share(),
-        score_psi=None if reference is None else artifacts.stability(reference, challenger_model, scoring)[artifacts.SCORE],
-        challenger_metric=new["churn"][settings.metric],
-        best_baseline_metric=best_baseline(settings.metric, baselines),
-        value_gini=new["customer_value"]["normalised_gini"],
-        champion_value_gini=None if current is None else current["customer_value"]["normalised_gini"],
-    )
-    if current is not None and current["versions"] == new["versions"]:
-        decision = Decision(False, "the challenger is the champion already: nothing new was trained", 0.0)
-    else:
-        decision = decide(settings, new["churn"][settings.metric], None if current is None else current["churn"][settings.metric], checks)
-
+    shared = [
+        at_most("data_quality", quarantine_share(), settings.max_quarantine_share, "the largest share of an input file's rows quarantined by ingest"),
+    ]
     # How far today's customers have moved from what the model in service was trained on.
-    in_service, in_service_directory = (challenger_model, config.CHURN_MODEL) if champion is None else champion_models[0]
-    drift = score.population_drift(artifacts.load_reference(in_service_directory), in_service, scoring, params.score.drift_psi_threshold)
-    return decision.to_dict() | {
-        "metric": settings.metric,
-        "min_improvement": settings.min_improvement,
-        "window": {"cutoff": f"{cutoff:%Y-%m-%d}", "customers": len(truth), "churn_rate": float(truth.mean()), "horizon_days": params.score.horizon_days},
-        "challenger": new,
-        "champion": current,
-        "baselines": baselines,
-        "guards": [guard.to_dict() for guard in checks],
+    in_service, in_service_directory = (challenger_model, config.CHURN_MODEL) if champion is None or champion[0] is None else champion_models[0]
+    drift = score.population_drift(artifacts.load_reference(in_service_directory), in_service, scoring, settings.max_score_psi)
+    forced_by = []
+    if champion is not None and champion[0] is not None and drift.get("checked") and drift["score_psi"] > settings.max_score_psi:
+        forced_by.append(f"the champion's scores on today's customers moved from its training rows by PSI {drift['score_psi']:.2f} (limit {settings.max_score_psi})")
+
+    record = {}
+    for model, challenger_version, champion_version, champion_model in zip(
+        judged(params), challenger, champion or (None, None), [pair and pair[0] for pair in champion_models or (None, None)], strict=True
+    ):
+        checks = [*shared, baseline_guard(model)]
+        if model.name == "churn":
+            scores = pd.read_parquet(model.backtest)
+            window_error = backtest.rows_metrics(scores[scores["cutoff"] == scores["cutoff"].max()], backtest.MODEL)["calibration_error"]
+            checks += [
+                at_most("calibration", window_error, settings.max_calibration_error,
+                        "mean |predicted - observed churn rate| over ten equal-count bins of the window (the challenger's backtest model)"),
+                at_most("score_stability", None if reference is None else artifacts.stability(reference, challenger_model, scoring)[artifacts.SCORE],
+                        settings.max_score_psi, "PSI of the challenger's scores on today's customers against its own training rows"),
+            ]
+        record[model.name] = judge(model, params, client, challenger_version, champion_version, champion_model, training, checks, forced_by)
+    cutoff = pd.read_parquet(config.CHURN_BACKTEST, columns=["cutoff", TARGET])
+    window = cutoff[cutoff["cutoff"] == cutoff["cutoff"].max()]
+    promoted = [name for name in MODELS if record[name]["decision"] == "promoted"]
+    return {
+        "decision": "promoted" if promoted else "kept",
+        "promoted": promoted,
+        "reason": "; ".join(f"{name} {record[name]['decision']}: {record[name]['reason']}" for name in MODELS),
+        "window": {"cutoff": f"{window['cutoff'].max():%Y-%m-%d}", "customers": len(window), "churn_rate": float(window[TARGET].mean()),
+                   "horizon_days": params.score.horizon_days},
+        **record,
         "drift_since_champion_trained": drift,
     }
 
@@ -280,57 +350,119 @@ def restored_on_failure(client: MlflowClient, champion) -> Iterator[None]:
 
 
 def promote(params: config.Params) -> tuple[dict, int]:
-    """The gate, the alias move, the champion's list and report, the record. Returns the record and the exit code."""
+    """The gate, the alias moves, the champions' list and report, the record. Returns the record and the exit code."""
     mlflow.set_tracking_uri(config.tracking_uri())
     mlflow.set_experiment(params.tracking.experiment)
     client = MlflowClient()
-    with step("gate"):
-        challenger = registered_pair(client, tracking.NEW_MODEL_ALIAS)
-        if challenger is None:
-            raise StepFailed("gate", f"no registered churn and clv models with the alias {tracking.NEW_MODEL_ALIAS!r} at {config.tracking_uri()}: run `dvc repro` first")
-        check_challenger_is_on_disk(challenger)
-        champion = registered_pair(client, CHAMPION)
-        champion_models = None if champion is None else load_pair(champion)
-        scoring, lapsed = score.snapshot(params)
-        record = evaluate(params, client, challenger, champion, champion_models, scoring)
-
-    serving = challenger if record["decision"] == "promoted" else champion
     with mlflow.start_run(run_name="retrain"):
+        with step("gate"):
+            challenger = registered_pair(client, tracking.NEW_MODEL_ALIAS)
+            if challenger is None:
+                raise StepFailed("gate", f"no registered churn and clv models with the alias {tracking.NEW_MODEL_ALIAS!r} at {config.tracking_uri()}: run `dvc repro` first")
+            check_challenger_is_on_disk(challenger)
+            champion = champion_versions(client)
+            champion_models = None if champion is None else load_pair(champion)
+            scoring, lapsed = score.snapshot(params)
+            record = evaluate(params, client, challenger, champion, champion_models, scoring)
+
+        serving = tuple(new if record[name]["decision"] == "promoted" else old
+                        for name, new, old in zip(MODELS, challenger, champion or (None, None), strict=True))
         mlflow.set_tags({"decision": record["decision"], "reason": record["reason"], "window": record["window"]["cutoff"]})
         mlflow.log_metrics(_flat_metrics(record))
-        for version in challenger:
-            client.set_model_version_tag(version.name, version.version, "gate", f"{record['decision']}: {record['reason']}")
-        if serving is None:
+        for name, new, old in zip(MODELS, challenger, champion or (None, None), strict=True):
+            judged_here = record[name]
+            client.set_model_version_tag(name, new.version, "gate", f"{judged_here['decision']}: {judged_here['reason']}")
+            if old is not None and old.version != new.version:
+                outcome = "replaced by" if judged_here["decision"] == "promoted" else "kept against"
+                client.set_model_version_tag(name, old.version, "last_challenge", f"{outcome} version {new.version}: {judged_here['reason']}")
+        if any(version is None for version in serving):
             record["champion_after"] = None
             _write_record(record)
             return record, NO_CHAMPION
         with step("score"):
-            # The champion's models were loaded for the gate; a promoted challenger is loaded from the registry as it will be served.
-            (churn_model, churn_directory), (clv_model, _) = champion_models if serving is champion else load_pair(serving)
-            scored = score.score(params, scoring, churn_model, clv_model, churn_directory, models=f"{CHAMPION} (churn v{serving[0].version}, clv v{serving[1].version})", lapsed=lapsed)
+            # Models loaded for the gate are reused; a promoted challenger is loaded from the registry as it will be served.
+            loaded = [in_service if version is kept else score.registered_model(version.name, f"/{version.version}")
+                      for version, kept, in_service in zip(serving, champion or (None, None), champion_models or (None, None), strict=True)]
+            (churn_model, churn_directory), (clv_model, _) = loaded
+            scored = score.score(params, scoring, churn_model, clv_model, churn_directory,
+                                 models=f"{CHAMPION} (churn v{serving[0].version}, clv v{serving[1].version})", lapsed=lapsed)
         record["champion_after"] = {version.name: int(version.version) for version in serving}
         with step("publish"), restored_on_failure(client, champion):
-            if record["decision"] == "promoted":
-                for version in challenger:
-                    client.set_registered_model_alias(version.name, CHAMPION, version.version)
+            for name, new in zip(MODELS, challenger, strict=True):
+                if record[name]["decision"] == "promoted":
+                    client.set_registered_model_alias(name, CHAMPION, new.version)
             score.publish(params, scored)
             report.run(params, decision=record, evaluation=serving_evaluation(serving))
         _write_record(record)
     return record, PROMOTED_OR_KEPT
 
 
+def champion_versions(client: MlflowClient) -> tuple[ModelVersion | None, ModelVersion | None] | None:
+    """The churn and clv versions under `champion` (either may be missing), or None if neither is."""
+    versions = []
+    for name in MODELS:
+        try:
+            versions.append(client.get_model_version_by_alias(name, CHAMPION))
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+            versions.append(None)
+    return None if versions == [None, None] else tuple(versions)
+
+
 def _flat_metrics(record: dict) -> dict[str, float]:
     flat = {}
-    for role in ("challenger", "champion"):
-        for kind in ("churn", "customer_value"):
-            for name, value in ((record[role] or {}).get(kind) or {}).items():
-                flat[f"{role}.{kind}.{name}"] = value
+    for name in MODELS:
+        for role in ("challenger", "champion"):
+            for metric, value in ((record[name].get(role) or {}).get("window") or {}).items():
+                flat[f"{name}.{role}.{metric}"] = value
+        for item in record[name]["evidence"]:
+            flat |= {f"{name}.{item['comparison']}.{key}": item[key] for key in ("advantage", "low", "high")}
     return flat
 
 
 def _write_record(record: dict) -> None:
     io.write_json(record, config.DECISION)
+    io.write_text(decision_page(record), config.DECISION_PAGE)
     mlflow.log_dict(record, "decision.json")
+
+
+def decision_page(record: dict) -> str:
+    """The decision record in words (reports/retrain/decision.md), for whoever reads why the champion changed or not."""
+    window = record["window"]
+    lines = [
+        f"# Retraining decision: {record['decision']}",
+        "",
+        f"Window: the customers at {window['cutoff']} ({window['customers']:,}, churn rate {window['churn_rate']:.1%}) "
+        f"and what they did in the next {window['horizon_days']} days: the latest whose outcome is known.",
+        "",
+    ]
+    for name in MODELS:
+        judged_here = record[name]
+        champion = judged_here.get("champion")
+        metric = judged_here["metric"]
+        held = "none" if champion is None else f"version {champion['version']}, {metric} on the window {champion['window'][metric]:.4f} (as registered)"
+        lines += [
+            f"## {name}: {judged_here['decision']}",
+            "",
+            judged_here["reason"],
+            "",
+            f"- challenger: version {judged_here['challenger']['version']}, {judged_here['metric']} on the window "
+            f"{judged_here['challenger']['window'][judged_here['metric']]:.4f} (its backtest model)",
+            f"- champion: {held}",
+        ]
+        for item in judged_here["evidence"]:
+            lines.append(f"- comparing {item['comparison']}: challenger ahead by {item['advantage']:+.4f} (95% {item['low']:+.4f} to {item['high']:+.4f}); "
+                         f"{'fair' if item['fair'] else 'counts only for the challenger'}: {item['what']}")
+        if "procedures_not_compared" in judged_here:
+            lines.append(f"- procedures not compared: {judged_here['procedures_not_compared']}")
+        for guard in judged_here["guards"]:
+            value = "unknown" if guard["value"] is None else f"{guard['value']:.4f}"
+            lines.append(f"- guard {guard['name']}: {value} (limit {guard['limit']}) {'passed' if guard['passed'] else 'FAILED'}: {guard['meaning']}")
+        lines.append("")
+    after = record.get("champion_after")
+    lines.append(f"Champion after: {'none (nothing scored)' if after is None else ', '.join(f'{name} version {version}' for name, version in after.items())}.")
+    return "\n".join(lines) + "\n"
 
 
 def retrain(params: config.Params, *, reproduce_first: bool = True) -> tuple[dict, int]:

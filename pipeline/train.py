@@ -64,12 +64,13 @@ def fit_in_nested_run(name: str, study_name: str, seed: int, loss_name: str, fit
 
 
 def backtest_then_fit(
-    training: pd.DataFrame, folds: list[backtest.Fold], fit, score_fold, save_model, fold_models: Path
+    training: pd.DataFrame, folds: list[backtest.Fold], fit, score_fold, save_model, fold_models: Path, train: config.TrainParams
 ) -> tuple[pd.DataFrame, dict, object, FitReport]:
     """`fit` at every fold, `score_fold` its customers and `save_model` it under `fold_models` (the
     outcome backtest of the list scores with it), then `fit` the model to ship on all of `training`.
 
-    Returns the backtest scores, the metrics (summary, each fold, the final fit), the model and its report.
+    Returns the backtest scores, the metrics (each method's with its 95% interval, the model's paired
+    advantage over each baseline, each fold's, the final fit's), the model and its report.
     """
     shutil.rmtree(fold_models, ignore_errors=True)  # no fold of an earlier run left beside this run's
     parts = []
@@ -79,7 +80,7 @@ def backtest_then_fit(
         parts.append(score_fold(fold, fold_model))
     scores = pd.concat(parts, ignore_index=True)
     model, report = fit(training, "final")
-    per_fold = backtest.fold_metrics(scores)
+    overall, paired = backtest.summary(scores, train.bootstrap_replicates, train.seed)
     final = {
         "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
         "validation_loss": report.validation_loss,
@@ -88,7 +89,8 @@ def backtest_then_fit(
         "refit_rows": report.refit_rows,
         "trials": report.trials,
     }
-    return scores, {"backtest": backtest.summary(per_fold), "folds": per_fold, "final": final}, model, report
+    metrics = {"backtest": overall, "model_advantage": paired, "folds": backtest.fold_metrics(scores), "final": final}
+    return scores, metrics, model, report
 
 
 def fold_directory(fold_models: Path, cutoff: pd.Timestamp) -> Path:
@@ -109,22 +111,39 @@ def start_tracking(params: config.Params) -> None:
     mlflow.set_experiment(params.tracking.experiment)
 
 
+PROCEDURE_ARTIFACT = "procedure.json"  # what `churn promote` replays to compare a champion's procedure with a challenger's
+
+
+def churn_procedure(recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
+    """The churn training procedure a run records (`procedure_record`): fit(labelled, name) -> (model, report)."""
+    train, horizon = config.TrainParams(**recorded["train"]), recorded["horizon_days"]
+    prefix = f"churn-{fingerprint(train.model_dump(), horizon)}"
+
+    def fit(labelled: pd.DataFrame, name: str):
+        return fit_in_nested_run(
+            name, f"{prefix}-{name}", train.seed, "validation_log_loss",
+            lambda study, callbacks: churn.fit_churn_model(labelled, horizon, settings(train), study, callbacks, train.calibration),
+        )
+
+    return fit
+
+
+def procedure_record(params: config.Params, *sections: str) -> dict:
+    """Everything a training procedure depends on besides the code and the data: the params sections and the horizon."""
+    return {section: getattr(params, section).model_dump(mode="json") for section in sections} | {"horizon_days": params.score.horizon_days}
+
+
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
     folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
     start_tracking(params)
-    prefix = f"churn-{fingerprint(params.train.model_dump(), horizon)}"
-
-    def fit(labelled: pd.DataFrame, name: str):
-        return fit_in_nested_run(
-            name, f"{prefix}-{name}", params.train.seed, "validation_log_loss",
-            lambda study, callbacks: churn.fit_churn_model(labelled, horizon, settings(params.train), study, callbacks, params.train.calibration),
-        )
+    procedure = procedure_record(params, "train")
+    fit = churn_procedure(procedure)
 
     with mlflow.start_run(run_name="train"):
         scores, metrics, model, report = backtest_then_fit(
-            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model, config.CHURN_FOLD_MODELS
+            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model, config.CHURN_FOLD_MODELS, params.train,
         )
         metrics["final"]["calibration"] = params.train.calibration
         artifacts.save_churn_model(model, config.CHURN_MODEL)
@@ -132,6 +151,7 @@ def run(params: config.Params) -> dict:
         curves = backtest.curves(scores)
         write_evaluation(scores, metrics, curves, config.CHURN_BACKTEST, config.CHURN_METRICS, config.CHURN_PLOTS)
         _log_run(params, metrics, report, model, training, curves)
+        mlflow.log_dict(procedure, PROCEDURE_ARTIFACT)
     return metrics
 
 
@@ -157,8 +177,9 @@ def _log_run(params: config.Params, metrics: dict, report: FitReport, model: chu
 
 def log_backtest(metrics: dict, name: str, scores_path) -> None:
     mlflow.log_artifact(str(scores_path), tracking.BACKTEST_ARTIFACT)
-    for method, summary in metrics["backtest"].items():
-        mlflow.log_metrics({f"backtest.{method}.{metric}.{stat}": value for metric, stats in summary.items() for stat, value in stats.items()})
+    for section in ("backtest", "model_advantage"):
+        for method, summary in metrics[section].items():
+            mlflow.log_metrics({f"{section}.{method}.{metric}.{stat}": value for metric, stats in summary.items() for stat, value in stats.items()})
     mlflow.log_dict(metrics, f"metrics/{name}.json")
 
 

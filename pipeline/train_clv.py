@@ -7,21 +7,40 @@ alias `challenger`. The baselines are BG/NBD and Pareto/NBD, each x Gamma-Gamma.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import mlflow
 import pandas as pd
 
 from models import backtest, clv
 from pipeline import artifacts, config, tracking
 from pipeline.train import (
+    PROCEDURE_ARTIFACT,
     backtest_then_fit,
     fingerprint,
     fit_in_nested_run,
     log_backtest,
     log_explained_model,
+    procedure_record,
     settings,
     start_tracking,
     write_evaluation,
 )
+
+
+def clv_procedure(recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
+    """The value model's training procedure a run records (`procedure_record`): fit(labelled, name) -> (model, report)."""
+    train, value, horizon = config.TrainParams(**recorded["train"]), config.ClvParams(**recorded["clv"]), recorded["horizon_days"]
+    search = settings(train, value.lightgbm)
+    prefix = f"clv-{fingerprint(train.model_dump(), value.model_dump(), horizon)}"
+
+    def fit(labelled: pd.DataFrame, name: str):
+        return fit_in_nested_run(
+            name, f"{prefix}-{name}", train.seed, "validation_tweedie_loss",
+            lambda study, callbacks: clv.fit_clv_model(labelled, horizon, search, study, callbacks, value.btyd_features),
+        )
+
+    return fit
 
 
 def run(params: config.Params) -> dict:
@@ -29,20 +48,14 @@ def run(params: config.Params) -> dict:
     horizon = params.score.horizon_days
     folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
     start_tracking(params)
-    search = settings(params.train, params.clv.lightgbm)
-    prefix = f"clv-{fingerprint(params.train.model_dump(), params.clv.model_dump(), horizon)}"
-
-    def fit(labelled: pd.DataFrame, name: str):
-        return fit_in_nested_run(
-            name, f"{prefix}-{name}", params.train.seed, "validation_tweedie_loss",
-            lambda study, callbacks: clv.fit_clv_model(labelled, horizon, search, study, callbacks, params.clv.btyd_features),
-        )
+    procedure = procedure_record(params, "train", "clv")
+    fit = clv_procedure(procedure)
 
     with mlflow.start_run(run_name="train_clv"):
         scores, metrics, model, report = backtest_then_fit(
             training, folds, fit,
             lambda fold, model: backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon),
-            artifacts.save_clv_model, config.CLV_FOLD_MODELS,
+            artifacts.save_clv_model, config.CLV_FOLD_MODELS, params.train,
         )
         metrics["final"]["btyd_features"] = params.clv.btyd_features
         artifacts.save_clv_model(model, config.CLV_MODEL)
@@ -63,4 +76,5 @@ def run(params: config.Params) -> dict:
         if params.clv.btyd_features:
             training = clv.with_btyd_features(training, horizon)
         log_explained_model("clv", config.CLV_MODEL, model, training, "log spend")
+        mlflow.log_dict(procedure, PROCEDURE_ARTIFACT)
     return metrics

@@ -47,10 +47,13 @@ def update_params(project: Path, sections: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_in(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_in(project: Path, *command: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`command` in `project` with this environment's commands first on PATH, the project's own MLflow store unless `env` names another."""
+    overlay = env or {}
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("MLFLOW_TRACKING_URI", None)
+    env |= overlay
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from models import metrics
 from models.metrics import (
     calibration_error,
     classification_metrics,
@@ -72,3 +74,17 @@ def test_calibration_error_known_answers():
     assert calibration_error(truth, np.full(100, 0.9)) == pytest.approx(0.4)  # every bin: 0.9 predicted, half observed
     # Perfectly sorted outcomes, predicted 0.5 throughout: the lower half of the bins saw none, the upper all.
     assert calibration_error(np.array([0] * 50 + [1] * 50), np.linspace(0.4999, 0.5001, 100), bins=2) == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_numpy_metrics_agree_with_scikit_learn_ties_included(seed):
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(700) < 0.3).astype(int)
+    scores = np.round(rng.random(700) * 0.5 + truth * 0.3, 2)  # rounded: many tied scores
+    assert metrics.roc_auc(truth, scores) == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
+    assert metrics.average_precision(truth, scores) == pytest.approx(average_precision_score(truth, scores), abs=1e-12)
+    measured = metrics.classification_metrics(truth, scores)
+    assert measured["brier"] == pytest.approx(brier_score_loss(truth, scores), abs=1e-12)
+    assert measured["log_loss"] == pytest.approx(log_loss(truth, scores), abs=1e-12)
+    table = metrics.reliability_points(truth, scores)
+    assert measured["calibration_error"] == pytest.approx(np.average((table["predicted"] - table["observed"]).abs(), weights=table["rows"]), abs=1e-12)

@@ -98,7 +98,11 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     churn = json.loads((project / "reports/metrics/churn.json").read_text())
     assert len(churn["folds"]) == 3
     assert set(churn["backtest"]) == {"model", "model_uncalibrated", "recency", "rfm_cells", "bgnbd"}
-    assert churn["backtest"]["model"]["roc_auc"]["mean"] > churn["backtest"]["recency"]["roc_auc"]["mean"]
+    auc = churn["backtest"]["model"]["roc_auc"]
+    assert auc["low"] < auc["mean"] < auc["high"] and auc["mean"] > churn["backtest"]["recency"]["roc_auc"]["mean"]
+    # The model against each baseline on the same customers: a paired difference with its interval.
+    assert set(churn["model_advantage"]) == {"recency", "rfm_cells", "bgnbd"}
+    assert churn["model_advantage"]["recency"]["roc_auc"]["low"] > 0
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = mlflow.MlflowClient()
@@ -114,6 +118,7 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
         trials = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == child.info.run_id]
         assert len(trials) == 3 and all("validation_log_loss" in trial.data.metrics for trial in trials)
     assert parent.data.metrics["backtest.model.roc_auc.mean"] == pytest.approx(churn["backtest"]["model"]["roc_auc"]["mean"])
+    assert parent.data.metrics["model_advantage.recency.roc_auc.low"] == pytest.approx(churn["model_advantage"]["recency"]["roc_auc"]["low"])
     assert parent.data.params["horizon_days"] == "90"
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id)} | {
         item.path for item in client.list_artifacts(parent.info.run_id, "plots")}

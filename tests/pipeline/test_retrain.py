@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 
 from pipeline import config, io, retrain
-from tests.conftest import copy_project, update_params
+from tests.conftest import copy_project, run_in, update_params
 from tests.pipeline.test_dvc_pipeline import online_retail_slice
 
 pytestmark = pytest.mark.pipeline
 
 SCORED = Path("outputs/scored_customers.csv")
 DECISION = Path("reports/retrain/decision.json")
+DECISION_PAGE = Path("reports/retrain/decision.md")
 QUICK = {
     "train.n_trials": 2,
     "train.backtest_folds": 1,
@@ -101,35 +102,56 @@ def test_the_first_retrain_promotes_and_a_rerun_on_the_same_data_changes_nothing
     project, uri, first = promoted
     assert first.returncode == 0, first.stderr
     record = json.loads((project / DECISION).read_text())
-    assert record["decision"] == "promoted" and record["champion"] is None and "no champion" in record["reason"]
-    assert all(guard["passed"] for guard in record["guards"])
-    assert {guard["name"] for guard in record["guards"]} == {"calibration", "data_quality", "score_stability", "beats_baselines"}
+    assert record["decision"] == "promoted" and record["promoted"] == ["churn", "clv"]
+    for name, guards in (("churn", {"calibration", "data_quality", "score_stability", "beats_baselines"}), ("clv", {"data_quality", "beats_baselines"})):
+        assert record[name]["champion"] is None and "no champion" in record[name]["reason"]
+        assert {guard["name"] for guard in record[name]["guards"]} == guards and all(guard["passed"] for guard in record[name]["guards"])
     assert aliased(uri, "champion") == aliased(uri, "challenger") == {name: str(v) for name, v in record["champion_after"].items()}
     window = pd.read_parquet(project / "data/features/training.parquet")["cutoff"].max()
     assert record["window"]["cutoff"] == f"{window:%Y-%m-%d}"
     assert record["drift_since_champion_trained"]["checked"] and "score_psi" in record["drift_since_champion_trained"]
+    assert "## churn: promoted" in (project / DECISION_PAGE).read_text()
 
     scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
     assert len(scored) == json.loads((project / "reports/metrics/features.json").read_text())["scoring_customers"]
-    assert "Last retraining: <b>promoted</b>" in (project / "outputs/report.html").read_text()
+    assert "<td>churn model</td><td>promoted</td>" in (project / "outputs/report.html").read_text()
     client = mlflow.MlflowClient(tracking_uri=uri)
     [run] = client.search_runs([client.get_experiment_by_name("churn").experiment_id], "attributes.run_name = 'retrain'")
-    assert run.data.tags["decision"] == "promoted" and run.data.metrics["challenger.churn.roc_auc"] == pytest.approx(record["challenger"]["churn"]["roc_auc"])
+    assert run.data.tags["decision"] == "promoted"
+    assert run.data.metrics["churn.challenger.roc_auc"] == pytest.approx(record["churn"]["challenger"]["window"]["roc_auc"])
     assert client.get_model_version("churn", record["champion_after"]["churn"]).tags["gate"].startswith("promoted")
 
     before = {path: (project / path).read_bytes() for path in (SCORED, DECISION, Path("dvc.lock"))}
     registered = versions(uri)
     again = churn(project, uri, "retrain")
     assert again.returncode == 0, again.stderr
-    assert "kept: the challenger is the champion already" in again.stderr
+    assert "churn kept: the challenger is the champion already" in again.stderr
     assert versions(uri) == registered and aliased(uri, "champion") == {name: str(v) for name, v in record["champion_after"].items()}
     rerun = json.loads((project / DECISION).read_text())
-    assert rerun["decision"] == "kept" and rerun["champion"]["evaluated_by"] == "its own backtest at this cutoff"
-    assert rerun["champion"]["churn"] == rerun["challenger"]["churn"]
+    assert rerun["decision"] == "kept" and rerun["churn"]["champion"]["window"] == rerun["churn"]["challenger"]["window"] is not None
     assert (project / SCORED).read_bytes() == before[SCORED] and (project / "dvc.lock").read_bytes() == before[Path("dvc.lock")]
     kept = (project / DECISION).read_bytes()
     assert churn(project, uri, "retrain").returncode == 0
     assert (project / DECISION).read_bytes() == kept
+
+
+def test_models_trained_again_the_same_way_on_the_same_data_do_not_replace_the_champion(promoted):
+    project, uri, _ = promoted
+    champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
+    run_in(project, "dvc", "repro", "--force", "train", "train_clv", env={"MLFLOW_TRACKING_URI": uri})
+    assert aliased(uri, "challenger")["churn"] != champion["churn"]
+    gated = churn(project, uri, "promote")
+    assert gated.returncode == 0, gated.stderr
+    record = json.loads((project / DECISION).read_text())
+    for name in ("churn", "clv"):
+        assert record[name]["decision"] == "kept", record[name]["reason"]
+        # The champion saw the window's outcomes: only a challenger ahead there would count; the
+        # procedures are the same params, so nothing is replayed and nothing is shown better.
+        models, procedures = record[name]["evidence"]
+        assert not models["fair"] and procedures["comparison"] == "procedures" and procedures["advantage"] == 0.0
+        assert "the same params" in procedures["what"]
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+    assert mlflow.MlflowClient(tracking_uri=uri).get_model_version("churn", champion["churn"]).tags["last_challenge"].startswith("kept against")
 
 
 def test_two_retrains_at_once_one_runs_and_the_other_stops_at_the_lock_as_does_a_scoring(promoted):
@@ -169,7 +191,7 @@ def test_a_failure_mid_way_leaves_the_champion_and_the_list_untouched(promoted):
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
 
 
-def test_a_challenger_trained_on_shuffled_labels_is_not_promoted_and_a_failed_publish_is_undone(promoted, monkeypatch):
+def test_a_challenger_trained_on_shuffled_labels_is_not_promoted(promoted):
     project, uri, _ = promoted
     champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
     snapshots = project / "data/features/training.parquet"
@@ -178,29 +200,69 @@ def test_a_challenger_trained_on_shuffled_labels_is_not_promoted_and_a_failed_pu
     earlier = training["cutoff"] < training["cutoff"].max()
     training.loc[earlier, "churned"] = training.loc[earlier, "churned"].sample(frac=1, random_state=0).to_numpy()
     training.to_parquet(snapshots, index=False)
-    assert churn(project, uri, "train").returncode == 0
-    assert aliased(uri, "challenger")["churn"] != champion["churn"]
-
-    gated = churn(project, uri, "promote")
+    try:
+        assert churn(project, uri, "train").returncode == 0
+        assert aliased(uri, "challenger")["churn"] != champion["churn"]
+        gated = churn(project, uri, "promote")
+    finally:
+        run_in(project, "dvc", "checkout", "--force", "featurize", env={"MLFLOW_TRACKING_URI": uri})
     assert gated.returncode == 0, gated.stderr
-    record = json.loads((project / DECISION).read_text())
-    # Noise fitted to the features ranks the window far below the champion: a near-constant booster's
-    # few splits land on recency-like features, in either direction (0.42 and 0.63 seen; the champion ~0.75).
-    champion_auc = record["champion"]["churn"]["roc_auc"]
-    assert record["decision"] == "kept" and record["challenger"]["churn"]["roc_auc"] < champion_auc - 0.05
-    assert record["improvement"] < -0.05 and "beats_baselines" in record["reason"]
+    record = json.loads((project / DECISION).read_text())["churn"]
+    assert record["decision"] == "kept" and "beats_baselines" in record["reason"]
+    # Noise fitted to the features ranks the window far below the champion (0.42 to 0.63 seen; the champion ~0.75).
+    assert record["challenger"]["window"]["roc_auc"] < record["champion"]["window"]["roc_auc"] - 0.05
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
 
-    # With the gate opened wide the same challenger would be promoted; a failure while publishing
-    # its list puts the alias and every file back.
-    update_params(project, {"retrain.min_improvement": -1.0, "retrain.baseline_tolerance": 1.0, "retrain.max_value_gini_loss": 1.0})
+
+def test_a_challenger_crippled_by_its_params_is_rejected_by_replaying_the_champions_procedure(promoted):
+    project, uri, _ = promoted
+    champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
+    update_params(project, {"train.max_rounds": 1})
+    try:
+        assert churn(project, uri, "train").returncode == 0
+        gated = churn(project, uri, "promote")
+    finally:
+        update_params(project, {"train.max_rounds": 1000})
+    assert gated.returncode == 0, gated.stderr
+    record = json.loads((project / DECISION).read_text())["churn"]
+    assert record["decision"] == "kept", record["reason"]
+    [procedures] = [item for item in record["evidence"] if item["comparison"] == "procedures"]
+    assert procedures["fair"] and procedures["high"] < 0 and "max_rounds" in procedures["what"]
+    assert record["reason"].startswith("worse: roc_auc") and "comparing procedures" in record["reason"]
+    assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+
+
+def test_a_champion_trained_on_scrambled_history_is_replaced_and_a_failed_publish_is_undone(tmp_path_factory, monkeypatch):
+    project = copy_project(tmp_path_factory.mktemp("scrambled") / "project")
+    real = project / "data/raw/slice.csv.gz"
+    online_retail_slice(real)
+    update_params(project, {"data.transactions.path": "data/raw/slice.csv.gz", **QUICK})
+    good = real.read_bytes()
+    lines = pd.read_csv(real, dtype="string")
+    # Every line goes to some customer's history at random: the champion learns from histories that never were.
+    lines["CustomerID"] = lines["CustomerID"].sample(frac=1, random_state=1).to_numpy()
+    lines.to_csv(real, index=False, compression="gzip")
+    first = run_in(project, "churn", "retrain")
+    assert json.loads((project / DECISION).read_text())["decision"] == "promoted", first.stderr
     monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    uri = config.tracking_uri()
+    champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
+
+    # The real history back: a failure while publishing the promoted list puts the aliases and every file back ...
+    real.write_bytes(good)
 
     def disk_full(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io, "write_parquet", disk_full)
-    with pytest.raises(retrain.StepFailed, match="publish: OSError"):
-        retrain.retrain(config.load_params(), reproduce_first=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(io, "write_parquet", disk_full)
+        with pytest.raises(retrain.StepFailed, match="publish: OSError"):
+            retrain.retrain(config.load_params(), reproduce_first=True)
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+
+    # ... and the next run promotes the models trained on it.
+    run_in(project, "churn", "promote")
+    record = json.loads((project / DECISION).read_text())
+    assert record["churn"]["decision"] == "promoted", record["churn"]["reason"]
+    assert record["churn"]["challenger"]["window"]["roc_auc"] > record["churn"]["champion"]["window"]["roc_auc"] + 0.03
+    assert aliased(uri, "champion")["churn"] != champion["churn"] and (project / SCORED).read_bytes() != listed

@@ -1,0 +1,69 @@
+"""How far a figure measured on past customers can be trusted: bootstrap by customer.
+
+A backtest's folds are cutoffs 30 days apart with label windows longer than that, so one
+customer's outcomes in neighbouring folds overlap and move together. Each replicate therefore
+draws whole customers with replacement, every row of a drawn customer in every fold coming
+along (a block bootstrap with the customer as the block): the overlap is inside the block.
+The interval covers which customers happened to be there, not which months: no handful of
+folds can measure that; the per-fold figures show it.
+
+Two methods scored on the same rows are compared by the same draws (a paired difference), so
+what both get right or wrong together cancels out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.95
+
+Statistic = Callable[[pd.DataFrame], dict[str, float]]
+
+
+def customer_draws(customers: pd.Series, replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Row positions of `replicates` resamples: customers drawn with replacement, each with all its rows."""
+    codes, uniques = pd.factorize(np.asarray(customers), sort=True)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(uniques))
+    starts = np.cumsum(counts) - counts
+    rng = np.random.default_rng(seed)
+    for _ in range(replicates):
+        drawn = rng.integers(0, len(uniques), len(uniques))
+        lengths = counts[drawn]
+        # Position k of the resample is row (start of its customer) + (k - where that customer's block begins).
+        block_starts = np.cumsum(lengths) - lengths
+        yield order[np.repeat(starts[drawn] - block_starts, lengths) + np.arange(lengths.sum())]
+
+
+def bootstrap(rows: pd.DataFrame, statistic: Statistic, replicates: int, seed: int) -> tuple[dict[str, float], pd.DataFrame]:
+    """`statistic` on `rows` and on each customer resample of them: (the estimate, one replicate per row)."""
+    estimate = statistic(rows)
+    draws = [statistic(rows.iloc[positions]) for positions in customer_draws(rows["customer_id"], replicates, seed)]
+    return estimate, pd.DataFrame(draws, columns=list(estimate))
+
+
+def interval(values: pd.Series | np.ndarray) -> tuple[float, float]:
+    """The central 95% of the replicates (percentile interval); NaN replicates (a resample without a churner) are left out."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(low), float(high)
+
+
+def estimate_with_interval(estimate: float, replicates: pd.Series | np.ndarray) -> dict[str, float]:
+    low, high = interval(replicates)
+    return {"estimate": float(estimate), "low": low, "high": high}
+
+
+def above_zero(summary: dict[str, float]) -> bool:
+    """The whole interval is above zero: better beyond what the draw of customers explains."""
+    return bool(np.isfinite(summary["low"]) and summary["low"] > 0)
+
+
+def below_zero(summary: dict[str, float]) -> bool:
+    return bool(np.isfinite(summary["high"]) and summary["high"] < 0)
