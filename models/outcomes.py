@@ -21,6 +21,7 @@ from models import campaign
 from models.campaign import CampaignSettings
 from models.clv import spend
 from models.metrics import calibration_error, decile_table, reliability_points
+from models.uncertainty import bootstrap, interval
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -41,7 +42,7 @@ def list_metrics(rows: pd.DataFrame, settings: CampaignSettings) -> dict:
     stayed = ~churned
     base_rate = float(churned.mean())
     realised = campaign.realised_profit(churned, rows["spend_if_retained"].to_numpy(), settings)
-    contacts = (rows["selected_for_campaign"] & ~rows["control_group"]).to_numpy(dtype=bool)
+    contacts = contacted(rows)
     count = int(contacts.sum())
     riskiest = campaign.ranking(p, rows["customer_id"])[:count]  # ties broken as the campaign's comparison breaks them
     return {
@@ -74,6 +75,55 @@ def list_metrics(rows: pd.DataFrame, settings: CampaignSettings) -> dict:
             "random_realised_profit": float(count * realised.mean()) if len(realised) else 0.0,
         },
     }
+
+
+def flat_figures(figures: dict, prefix: str = "") -> dict[str, float]:
+    """{"section.name": value} for every number of `list_metrics`' answer."""
+    flat = {}
+    for key, value in figures.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= flat_figures(value, f"{name}.")
+        elif value is not None:
+            flat[name] = float(value)
+    return flat
+
+
+def intervals(rows: pd.DataFrame, settings: CampaignSettings, replicates: int, seed: int) -> dict[str, dict[str, float]]:
+    """A 95% interval for each figure of `list_metrics`, and for the list's realised lead over the
+    top N by churn probability and over N at random, from customer resamples (the list held fixed:
+    the interval is that of what its customers happened to do)."""
+
+    def statistic(frame: pd.DataFrame) -> dict[str, float]:
+        flat = flat_figures(list_metrics(frame, settings))
+        realised = flat["campaign.realised_profit"]
+        return flat | {
+            "campaign.lead_over_top_churn_probability": realised - flat["campaign.top_churn_probability_realised_profit"],
+            "campaign.lead_over_random": realised - flat["campaign.random_realised_profit"],
+        }
+
+    estimate, draws = bootstrap(rows, statistic, replicates, seed)
+    return {name: dict(zip(("estimate", "low", "high"), (value, *interval(draws[name])), strict=True)) for name, value in estimate.items()}
+
+
+def contacted(rows: pd.DataFrame) -> np.ndarray:
+    return (rows["selected_for_campaign"] & ~rows["control_group"]).to_numpy(dtype=bool)
+
+
+def paired_realised_profit(first: pd.DataFrame, second: pd.DataFrame, settings: CampaignSettings, replicates: int, seed: int) -> dict[str, float]:
+    """The realised profit of the first list's contacts minus the second's (`outcomes`' rows, the same
+    customers), with its 95% interval from customer resamples.
+
+    A saved leaver is worth what the lists expected them to bring by staying; both contacts are
+    valued at the mean of the two lists' `spend_if_retained`, so neither list is judged by its own
+    yardstick."""
+    second = second.set_index("customer_id").loc[first["customer_id"]].reset_index()
+    value = (first["spend_if_retained"].to_numpy() + second["spend_if_retained"].to_numpy()) / 2
+    realised = campaign.realised_profit(first["churned"].to_numpy(dtype=bool), value, settings)
+    rows = pd.DataFrame({"customer_id": first["customer_id"].to_numpy(), "first": realised * contacted(first), "second": realised * contacted(second)})
+    estimate, draws = bootstrap(rows, lambda frame: {"first": frame["first"].sum(), "second": frame["second"].sum()}, replicates, seed)
+    low, high = interval(draws["first"] - draws["second"])
+    return {"advantage": estimate["first"] - estimate["second"], "low": low, "high": high, "first": estimate["first"], "second": estimate["second"]}
 
 
 def curves(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:

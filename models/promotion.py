@@ -13,6 +13,9 @@ one of two comparisons (docs/retraining.md says which applies when):
 - `procedures`: the champion's recorded procedure replayed on the challenger's backtest folds,
   against the challenger's backtest: what each procedure would have produced at the same
   cutoffs from the same data.
+- `list_profit`: the realised profit of the list the challengers (churn and value together)
+  would have built on the window, against the champions' list, fair on the same terms as
+  `models`. It judges both models at once, so it can hold a challenger back, never promote one.
 
 Promote when some evidence is above zero and none is below; or when none is below zero and a
 guard forces a change (the champion's training rows no longer describe today's customers).
@@ -28,6 +31,9 @@ from models.uncertainty import above_zero, below_zero
 
 MODELS_COMPARISON = "models"
 PROCEDURES_COMPARISON = "procedures"
+# The realised profit of the list the challengers would have built on the window against the
+# champions' list: it judges both models at once, so it can keep a champion but never promote alone.
+LIST_PROFIT_COMPARISON = "list_profit"
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ class Evidence:
     fair: bool  # False: the champion saw part of the outcomes, so only an advantage above zero counts
     what: str  # exactly what was compared, in words
 
+    @classmethod
+    def paired(cls, comparison: str, difference: dict[str, float], fair: bool, what: str) -> Evidence:
+        """From a paired difference {advantage, low, high} (models/backtest.py, models/outcomes.py)."""
+        return cls(comparison, difference["advantage"], difference["low"], difference["high"], fair, what)
+
     @property
     def for_challenger(self) -> bool:
         return above_zero(asdict(self))
@@ -93,6 +104,8 @@ class Decision:
 
 
 def _stated(item: Evidence, metric: str) -> str:
+    if item.comparison == LIST_PROFIT_COMPARISON:
+        return f"realised profit {item.advantage:+,.0f} (95% {item.low:+,.0f} to {item.high:+,.0f}) comparing {item.comparison}"
     return f"{metric} {item.advantage:+.4f} (95% {item.low:+.4f} to {item.high:+.4f}) comparing {item.comparison}"
 
 
@@ -106,7 +119,7 @@ def decide(metric: str, evidence: list[Evidence], checks: list[Guard], *, has_ch
     against = [item for item in evidence if item.for_champion]
     if against:
         return Decision(False, f"worse: {_stated(against[0], metric)}", evidence, checks)
-    ahead = [item for item in evidence if item.for_challenger]
+    ahead = [item for item in evidence if item.for_challenger and item.comparison != LIST_PROFIT_COMPARISON]
     if ahead:
         return Decision(True, f"better: {_stated(ahead[0], metric)}", evidence, checks)
     if forced_by:

@@ -20,14 +20,22 @@ from pipeline.score import list_settings
 from pipeline.train import fold_directory, start_tracking
 
 
+def fold_models(cutoff: pd.Timestamp) -> tuple:
+    """The churn and value models stages `train` and `train_clv` fitted at the backtest fold at `cutoff`."""
+    return (artifacts.load_churn_model(fold_directory(config.CHURN_FOLD_MODELS, cutoff)),
+            artifacts.load_clv_model(fold_directory(config.CLV_FOLD_MODELS, cutoff)))
+
+
+def list_outcomes(params: config.Params, evaluation: pd.DataFrame, churn_model, clv_model) -> pd.DataFrame:
+    """The list the models would have built from the snapshot `evaluation`, with what happened next."""
+    # Scored as `churn score` scores a snapshot: without the labels it could not have known.
+    customers, _ = score_customers(evaluation.drop(columns=list(LABEL_COLUMNS)), churn_model, clv_model, list_settings(params))
+    return measure.outcomes(customers, evaluation).assign(cutoff=evaluation["cutoff"].iloc[0])
+
+
 def fold_outcomes(params: config.Params, fold: backtest.Fold) -> pd.DataFrame:
     """The list as it would have been built at the fold's cutoff, with what happened next."""
-    churn_model = artifacts.load_churn_model(fold_directory(config.CHURN_FOLD_MODELS, fold.cutoff))
-    clv_model = artifacts.load_clv_model(fold_directory(config.CLV_FOLD_MODELS, fold.cutoff))
-    settings = list_settings(params)
-    # Scored as `churn score` scores a snapshot: without the labels it could not have known.
-    customers, _ = score_customers(fold.evaluation.drop(columns=list(LABEL_COLUMNS)), churn_model, clv_model, settings)
-    return measure.outcomes(customers, fold.evaluation).assign(cutoff=fold.cutoff)
+    return list_outcomes(params, fold.evaluation, *fold_models(fold.cutoff))
 
 
 def run(params: config.Params) -> dict:
@@ -37,7 +45,10 @@ def run(params: config.Params) -> dict:
     rows = pd.concat([fold_outcomes(params, fold) for fold in folds], ignore_index=True)
     per_fold = {f"{cutoff:%Y-%m-%d}": measure.list_metrics(part, campaign) for cutoff, part in rows.groupby("cutoff", sort=True)}
     latest = list(per_fold)[-1]
-    metrics = {"horizon_days": params.score.horizon_days, "latest": latest, "pooled": measure.list_metrics(rows, campaign), "folds": per_fold}
+    metrics = {
+        "horizon_days": params.score.horizon_days, "latest": latest, "pooled": measure.list_metrics(rows, campaign), "folds": per_fold,
+        "pooled_intervals": measure.intervals(rows, campaign, params.train.bootstrap_replicates, params.train.seed),
+    }
     curves = measure.curves(rows)
 
     io.write_json(metrics, config.OUTCOME_METRICS)
@@ -45,17 +56,10 @@ def run(params: config.Params) -> dict:
         io.write_csv(points, config.OUTCOME_PLOTS / f"{name}.csv", float_format="%.6g")
     start_tracking(params)
     with mlflow.start_run(run_name="outcomes"):
-        mlflow.log_metrics(_flat("pooled", metrics["pooled"]) | _flat("latest", per_fold[latest]))
+        mlflow.log_metrics(
+            {f"pooled.{name}": value for name, value in measure.flat_figures(metrics["pooled"]).items()}
+            | {f"latest.{name}": value for name, value in measure.flat_figures(per_fold[latest]).items()}
+            | {f"pooled.{name}.{end}": figures[end] for name, figures in metrics["pooled_intervals"].items() for end in ("low", "high")}
+        )
         mlflow.log_dict(metrics, "outcomes.json")
     return metrics
-
-
-def _flat(prefix: str, figures: dict) -> dict[str, float]:
-    """{"prefix.section.name": value} for every number (MLflow takes no nested metrics)."""
-    flat = {}
-    for key, value in figures.items():
-        if isinstance(value, dict):
-            flat |= _flat(f"{prefix}.{key}", value)
-        elif value is not None:
-            flat[f"{prefix}.{key}"] = float(value)
-    return flat

@@ -176,8 +176,20 @@ It expected them to spend <b>{spend['predicted']:,.0f}</b>; they spent <b>{spend
 It put the value at risk at <b>{risk['expected_loss']:,.0f}</b>; the customers who did leave had been expected to bring
 <b>{risk['leavers_expected_value']:,.0f}</b> by staying.</p>
 {_table(rows, {"realised profit": ",.0f"})}
+{_pooled_lead(outcomes)}
 <p class="note">Realised profit: the campaign's figures (budget, costs, margin, how often an offer keeps a leaver) applied to who actually left.
 Each backtest cutoff's figures are in reports/metrics/outcomes.json.</p>"""
+
+
+def _pooled_lead(outcomes: dict) -> str:
+    """The list's realised lead over the riskiest and over random, over every backtest cutoff, with 95% intervals."""
+    intervals = outcomes.get("pooled_intervals")
+    if not intervals:
+        return ""
+    top, random = intervals["campaign.lead_over_top_churn_probability"], intervals["campaign.lead_over_random"]
+    return (f"<p>Over all {len(outcomes['folds'])} backtest cutoffs the lists' selections realised <b>{top['estimate']:+,.0f}</b> against the "
+            f"same numbers with the highest churn probabilities (95% interval {top['low']:+,.0f} to {top['high']:+,.0f}) and "
+            f"<b>{random['estimate']:+,.0f}</b> against the same numbers at random ({random['low']:+,.0f} to {random['high']:+,.0f}).</p>")
 
 
 def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "") -> str:

@@ -37,8 +37,10 @@ from pydantic import ValidationError
 
 from models import backtest
 from models.churn import TARGET
-from models.promotion import MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
+from models.outcomes import paired_realised_profit
+from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
 from pipeline import artifacts, config, io, report, score, tracking
+from pipeline.outcomes import fold_models, list_outcomes
 from pipeline.train import PROCEDURE_ARTIFACT, churn_procedure, procedure_record
 from pipeline.train_clv import clv_procedure
 
@@ -102,17 +104,19 @@ def reproduce() -> None:
         raise StepFailed("dvc repro", f"exited with {completed.returncode} (its output is above)")
 
 
+def aliased_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        return None
+
+
 def registered_pair(client: MlflowClient, alias: str) -> tuple[ModelVersion, ModelVersion] | None:
     """The churn and CLV versions under `alias`, or None unless both have it."""
-    versions = []
-    for name in MODELS:
-        try:
-            versions.append(client.get_model_version_by_alias(name, alias))
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise
-            return None
-    return tuple(versions)
+    versions = tuple(aliased_version(client, name, alias) for name in MODELS)
+    return None if any(version is None for version in versions) else versions
 
 
 def check_challenger_is_on_disk(challenger: tuple[ModelVersion, ModelVersion]) -> None:
@@ -199,8 +203,8 @@ def models_evidence(model: Judged, params: config.Params, window_rows: pd.DataFr
     paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
     fair = champion_end is not None and champion_end <= cutoff
     seen = "unknown" if champion_end is None else f"{champion_end:%Y-%m-%d}"
-    return Evidence(
-        MODELS_COMPARISON, paired["advantage"], paired["low"], paired["high"], fair,
+    return Evidence.paired(
+        MODELS_COMPARISON, paired, fair,
         f"the champion as registered (its training labels end {seen}) against the challenger's procedure fitted on every label "
         f"closed by {cutoff:%Y-%m-%d} (its backtest model), on the {len(rows):,} customers at {cutoff:%Y-%m-%d} and what they did "
         f"in the next {params.score.horizon_days} days"
@@ -236,11 +240,29 @@ def procedures_evidence(model: Judged, params: config.Params, client: MlflowClie
     rows = compared_rows(rows, model.truth, rows[backtest.MODEL].to_numpy(), rows[backtest.CHAMPION].to_numpy())
     paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
     changed = sorted(key for section in model.sections for key in recorded[section] if recorded[section][key] != current[section].get(key))
-    return Evidence(
-        PROCEDURES_COMPARISON, paired["advantage"], paired["low"], paired["high"], True,
+    return Evidence.paired(
+        PROCEDURES_COMPARISON, paired, True,
         f"the champion's recorded procedure replayed against the challenger's ({', '.join(changed) or 'params'} differ), "
         f"each fitted at the {len(folds)} backtest cutoffs {', '.join(f'{fold.cutoff:%Y-%m-%d}' for fold in folds)} on the labels closed by then, "
         f"on the same {len(rows):,} customer-cutoffs",
+    )
+
+
+def list_profit_evidence(params: config.Params, client: MlflowClient, training: pd.DataFrame, champion, champion_models) -> Evidence:
+    """The list the challengers' backtest models would have built on the window against the champions' list, by realised profit."""
+    cutoff = pd.read_parquet(config.CHURN_BACKTEST, columns=["cutoff"])["cutoff"].max()
+    window = training[training["cutoff"] == cutoff].reset_index(drop=True)
+    new = list_outcomes(params, window, *fold_models(cutoff))
+    old = list_outcomes(params, window, *(model for model, _ in champion_models))
+    paired = paired_realised_profit(new, old, score.list_settings(params).campaign, params.train.bootstrap_replicates, params.train.seed)
+    ends = [labels_end(client, version) for version in champion]
+    fair = all(end is not None and end <= cutoff for end in ends)
+    return Evidence.paired(
+        LIST_PROFIT_COMPARISON, paired, fair,
+        f"the realised profit of the campaign the challengers' backtest models would have picked from the {len(window):,} customers at "
+        f"{cutoff:%Y-%m-%d} ({paired['first']:,.0f}) against the champions' pick ({paired['second']:,.0f}), who left in the next "
+        f"{params.score.horizon_days} days known, each saved leaver valued at the two lists' mean spend if retained"
+        + ("" if fair else "; the champions saw part of these outcomes, so only the challengers' list ahead counts"),
     )
 
 
@@ -253,7 +275,7 @@ def baseline_guard(model: Judged) -> Guard:
 
 
 def judge(model: Judged, params: config.Params, client: MlflowClient, challenger: ModelVersion, champion: ModelVersion | None,
-          champion_model, training: pd.DataFrame, checks: list[Guard], forced_by: list[str]) -> dict:
+          champion_model, training: pd.DataFrame, checks: list[Guard], forced_by: list[str], joint: list[Evidence]) -> dict:
     """One model's gate: its figures on the window, the evidence against the champion, the decision."""
     scores = pd.read_parquet(model.backtest)
     cutoff = scores["cutoff"].max()
@@ -264,10 +286,11 @@ def judge(model: Judged, params: config.Params, client: MlflowClient, challenger
         decision = decide(model.metric, [], checks, has_champion=False)
         return decision.to_dict() | record | {"champion": None}
     record["champion"] = {"version": int(champion.version), "window": backtest.rows_metrics(window_rows.assign(**{backtest.MODEL: champion_model.predict(window)}), backtest.MODEL)}
-    if champion.version == challenger.version:
-        return Decision(False, "the challenger is the champion already: nothing new was trained", [], checks).to_dict() | record
     champion_end = labels_end(client, champion)
     record["champion"]["labels_end"] = None if champion_end is None else f"{champion_end:%Y-%m-%d}"
+    record["champion"]["saw_window"] = champion_end is None or champion_end > cutoff
+    if champion.version == challenger.version:
+        return Decision(False, "the challenger is the champion already: nothing new was trained", [], checks).to_dict() | record
     evidence = [models_evidence(model, params, window_rows, window, champion_model, champion_end)]
     if not evidence[0].fair and not evidence[0].for_challenger:
         replayed = procedures_evidence(model, params, client, champion, training)
@@ -275,7 +298,7 @@ def judge(model: Judged, params: config.Params, client: MlflowClient, challenger
             evidence.append(replayed)
         else:
             record["procedures_not_compared"] = replayed
-    return decide(model.metric, evidence, checks, has_champion=True, forced_by=forced_by).to_dict() | record
+    return decide(model.metric, evidence + joint, checks, has_champion=True, forced_by=forced_by).to_dict() | record
 
 
 def evaluate(params: config.Params, client: MlflowClient, challenger, champion, champion_models, scoring: pd.DataFrame) -> dict:
@@ -294,6 +317,12 @@ def evaluate(params: config.Params, client: MlflowClient, challenger, champion, 
     if champion is not None and champion[0] is not None and drift.get("checked") and drift["score_psi"] > settings.max_score_psi:
         forced_by.append(f"the champion's scores on today's customers moved from its training rows by PSI {drift['score_psi']:.2f} (limit {settings.max_score_psi})")
 
+    # The list both challengers would have built, where there are two champions and something new to judge.
+    joint = []
+    if champion is not None and None not in (champion_models or (None,)) and any(
+        old is None or old.version != new.version for new, old in zip(challenger, champion, strict=True)
+    ):
+        joint.append(list_profit_evidence(params, client, training, champion, champion_models))
     record = {}
     for model, challenger_version, champion_version, champion_model in zip(
         judged(params), challenger, champion or (None, None), [pair and pair[0] for pair in champion_models or (None, None)], strict=True
@@ -308,7 +337,7 @@ def evaluate(params: config.Params, client: MlflowClient, challenger, champion, 
                 at_most("score_stability", None if reference is None else artifacts.stability(reference, challenger_model, scoring)[artifacts.SCORE],
                         settings.max_score_psi, "PSI of the challenger's scores on today's customers against its own training rows"),
             ]
-        record[model.name] = judge(model, params, client, challenger_version, champion_version, champion_model, training, checks, forced_by)
+        record[model.name] = judge(model, params, client, challenger_version, champion_version, champion_model, training, checks, forced_by, joint)
     cutoff = pd.read_parquet(config.CHURN_BACKTEST, columns=["cutoff", TARGET])
     window = cutoff[cutoff["cutoff"] == cutoff["cutoff"].max()]
     promoted = [name for name in MODELS if record[name]["decision"] == "promoted"]
@@ -376,7 +405,11 @@ def promote(params: config.Params) -> tuple[dict, int]:
                 outcome = "replaced by" if judged_here["decision"] == "promoted" else "kept against"
                 client.set_model_version_tag(name, old.version, "last_challenge", f"{outcome} version {new.version}: {judged_here['reason']}")
         if any(version is None for version in serving):
-            record["champion_after"] = None
+            # Each model is promoted on its own, but nothing is scored until both have a champion.
+            for name, new in zip(MODELS, challenger, strict=True):
+                if record[name]["decision"] == "promoted":
+                    client.set_registered_model_alias(name, CHAMPION, new.version)
+            record["champion_after"] = {version.name: int(version.version) for version in serving if version is not None} or None
             _write_record(record)
             return record, NO_CHAMPION
         with step("score"):
@@ -399,15 +432,8 @@ def promote(params: config.Params) -> tuple[dict, int]:
 
 def champion_versions(client: MlflowClient) -> tuple[ModelVersion | None, ModelVersion | None] | None:
     """The churn and clv versions under `champion` (either may be missing), or None if neither is."""
-    versions = []
-    for name in MODELS:
-        try:
-            versions.append(client.get_model_version_by_alias(name, CHAMPION))
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise
-            versions.append(None)
-    return None if versions == [None, None] else tuple(versions)
+    versions = tuple(aliased_version(client, name, CHAMPION) for name in MODELS)
+    return None if all(version is None for version in versions) else versions
 
 
 def _flat_metrics(record: dict) -> dict[str, float]:
@@ -441,7 +467,10 @@ def decision_page(record: dict) -> str:
         judged_here = record[name]
         champion = judged_here.get("champion")
         metric = judged_here["metric"]
-        held = "none" if champion is None else f"version {champion['version']}, {metric} on the window {champion['window'][metric]:.4f} (as registered)"
+        held = "none" if champion is None else (
+            f"version {champion['version']}, {metric} on the window {champion['window'][metric]:.4f} (as registered"
+            + (f"; its training labels run to {champion['labels_end']}: it saw these outcomes, which flatters this figure)" if champion["saw_window"] else ")")
+        )
         lines += [
             f"## {name}: {judged_here['decision']}",
             "",
@@ -452,7 +481,8 @@ def decision_page(record: dict) -> str:
             f"- champion: {held}",
         ]
         for item in judged_here["evidence"]:
-            lines.append(f"- comparing {item['comparison']}: challenger ahead by {item['advantage']:+.4f} (95% {item['low']:+.4f} to {item['high']:+.4f}); "
+            figure = ",.0f" if item["comparison"] == LIST_PROFIT_COMPARISON else ".4f"
+            lines.append(f"- comparing {item['comparison']}: challenger ahead by {item['advantage']:+{figure}} (95% {item['low']:+{figure}} to {item['high']:+{figure}}); "
                          f"{'fair' if item['fair'] else 'counts only for the challenger'}: {item['what']}")
         if "procedures_not_compared" in judged_here:
             lines.append(f"- procedures not compared: {judged_here['procedures_not_compared']}")

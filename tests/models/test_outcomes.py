@@ -68,3 +68,20 @@ def test_calibration_error_tells_a_calibrated_list_from_a_shifted_one():
     shifted = outcomes.list_metrics(outcomes.outcomes(listed(np.clip(p + 0.15, 0, 1), np.full(5000, 10.0), False), evaluation), SETTINGS)
     assert honest["churn"]["calibration_error"] < 0.03 < 0.1 < shifted["churn"]["calibration_error"]
     assert honest["churn"]["brier"] < shifted["churn"]["brier"]
+
+
+def test_intervals_surround_each_figure_and_the_lists_lead_is_paired():
+    rng = np.random.default_rng(4)
+    p = rng.random(400)
+    customers = listed(p, rng.gamma(2.0, 60.0, 400), p > 0.7)
+    evaluation = pd.DataFrame({"customer_id": customers["customer_id"], "churned": rng.random(400) < p, "future_spend": rng.gamma(2.0, 40.0, 400)})
+    rows = outcomes.outcomes(customers, evaluation)
+    figures = outcomes.intervals(rows, SETTINGS, replicates=200, seed=0)
+    flat = outcomes.flat_figures(outcomes.list_metrics(rows, SETTINGS))
+    for name, value in flat.items():
+        assert figures[name]["estimate"] == pytest.approx(value)
+    error = figures["churn.calibration_error"]
+    assert error["low"] < error["high"] and error["high"] - error["low"] < 0.2
+    lead = figures["campaign.lead_over_random"]
+    assert lead["estimate"] == pytest.approx(flat["campaign.realised_profit"] - flat["campaign.random_realised_profit"])
+    assert lead["low"] <= lead["estimate"] <= lead["high"]

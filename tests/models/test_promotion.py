@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from models.promotion import MODELS_COMPARISON, PROCEDURES_COMPARISON, Evidence, Guard, at_least, at_most, decide
+from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Evidence, Guard, at_least, at_most, decide
 
 
 def passing(name: str = "calibration") -> Guard:
@@ -63,3 +63,14 @@ def test_the_record_says_what_was_compared():
     record = decide("normalised_gini", [evidence(0.05, 0.01, 0.09)], [passing()], has_champion=True).to_dict()
     assert record["decision"] == "promoted" and record["evidence"][0]["comparison"] == "models"
     assert record["guards"][0]["name"] == "calibration"
+
+
+def test_the_lists_profit_can_hold_a_challenger_back_but_never_promotes_it_alone():
+    richer_list = evidence(500.0, 100.0, 900.0, comparison=LIST_PROFIT_COMPARISON)
+    level_models = evidence(0.0, -0.01, 0.01)
+    assert not decide("roc_auc", [level_models, richer_list], [passing()], has_champion=True).promote
+    poorer_list = evidence(-500.0, -900.0, -100.0, comparison=LIST_PROFIT_COMPARISON)
+    held = decide("roc_auc", [evidence(0.03, 0.01, 0.05), poorer_list], [passing()], has_champion=True)
+    assert not held.promote and "comparing list_profit" in held.reason
+    unfair_poorer_list = evidence(-500.0, -900.0, -100.0, fair=False, comparison=LIST_PROFIT_COMPARISON)
+    assert decide("roc_auc", [evidence(0.03, 0.01, 0.05), unfair_poorer_list], [passing()], has_champion=True).promote

@@ -128,7 +128,8 @@ def test_the_first_retrain_promotes_and_a_rerun_on_the_same_data_changes_nothing
     assert "churn kept: the challenger is the champion already" in again.stderr
     assert versions(uri) == registered and aliased(uri, "champion") == {name: str(v) for name, v in record["champion_after"].items()}
     rerun = json.loads((project / DECISION).read_text())
-    assert rerun["decision"] == "kept" and rerun["churn"]["champion"]["window"] == rerun["churn"]["challenger"]["window"] is not None
+    assert rerun["decision"] == "kept" and rerun["churn"]["champion"]["saw_window"]
+    assert "it saw these outcomes" in (project / DECISION_PAGE).read_text()
     assert (project / SCORED).read_bytes() == before[SCORED] and (project / "dvc.lock").read_bytes() == before[Path("dvc.lock")]
     kept = (project / DECISION).read_bytes()
     assert churn(project, uri, "retrain").returncode == 0
@@ -147,9 +148,9 @@ def test_models_trained_again_the_same_way_on_the_same_data_do_not_replace_the_c
         assert record[name]["decision"] == "kept", record[name]["reason"]
         # The champion saw the window's outcomes: only a challenger ahead there would count; the
         # procedures are the same params, so nothing is replayed and nothing is shown better.
-        models, procedures = record[name]["evidence"]
-        assert not models["fair"] and procedures["comparison"] == "procedures" and procedures["advantage"] == 0.0
-        assert "the same params" in procedures["what"]
+        evidence = {item["comparison"]: item for item in record[name]["evidence"]}
+        assert set(evidence) == {"models", "procedures", "list_profit"}
+        assert not evidence["models"]["fair"] and evidence["procedures"]["advantage"] == 0.0 and "the same params" in evidence["procedures"]["what"]
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
     assert mlflow.MlflowClient(tracking_uri=uri).get_model_version("churn", champion["churn"]).tags["last_challenge"].startswith("kept against")
 
@@ -205,10 +206,11 @@ def test_a_challenger_trained_on_shuffled_labels_is_not_promoted(promoted):
         assert aliased(uri, "challenger")["churn"] != champion["churn"]
         gated = churn(project, uri, "promote")
     finally:
-        run_in(project, "dvc", "checkout", "--force", "featurize", env={"MLFLOW_TRACKING_URI": uri})
+        run_in(project, "dvc", "checkout", "--force", "features", env={"MLFLOW_TRACKING_URI": uri})
     assert gated.returncode == 0, gated.stderr
     record = json.loads((project / DECISION).read_text())["churn"]
-    assert record["decision"] == "kept" and "beats_baselines" in record["reason"]
+    # Kept by a guard or by the evidence: either way, never promoted.
+    assert record["decision"] == "kept" and record["reason"].startswith(("guard failed", "not shown better", "worse"))
     # Noise fitted to the features ranks the window far below the champion (0.42 to 0.63 seen; the champion ~0.75).
     assert record["challenger"]["window"]["roc_auc"] < record["champion"]["window"]["roc_auc"] - 0.05
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
@@ -227,8 +229,10 @@ def test_a_challenger_crippled_by_its_params_is_rejected_by_replaying_the_champi
     record = json.loads((project / DECISION).read_text())["churn"]
     assert record["decision"] == "kept", record["reason"]
     [procedures] = [item for item in record["evidence"] if item["comparison"] == "procedures"]
-    assert procedures["fair"] and procedures["high"] < 0 and "max_rounds" in procedures["what"]
-    assert record["reason"].startswith("worse: roc_auc") and "comparing procedures" in record["reason"]
+    # One tree against a tuned ensemble, on the one fold's ~360 customers of this slice: behind
+    # (-0.035 seen, 95% -0.072 to +0.003), so neither ahead beyond doubt nor promoted.
+    assert procedures["fair"] and procedures["advantage"] < 0 and "max_rounds" in procedures["what"]
+    assert record["reason"].startswith(("worse", "not shown better"))
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
 
 
@@ -242,8 +246,11 @@ def test_a_champion_trained_on_scrambled_history_is_replaced_and_a_failed_publis
     # Every line goes to some customer's history at random: the champion learns from histories that never were.
     lines["CustomerID"] = lines["CustomerID"].sample(frac=1, random_state=1).to_numpy()
     lines.to_csv(real, index=False, compression="gzip")
+    # Scores learnt from such histories move beyond the stability guard on today's customers (PSI 0.27 seen): let them in.
+    update_params(project, {"retrain.max_score_psi": 10.0})
     first = run_in(project, "churn", "retrain")
-    assert json.loads((project / DECISION).read_text())["decision"] == "promoted", first.stderr
+    assert json.loads((project / DECISION).read_text())["promoted"] == ["churn", "clv"], first.stderr
+    update_params(project, {"retrain.max_score_psi": 0.25})
     monkeypatch.chdir(project)
     uri = config.tracking_uri()
     champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
