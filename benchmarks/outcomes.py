@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import yaml
 
 # Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
@@ -45,6 +46,7 @@ from models.btyd import Btyd  # noqa: E402
 from models.customer_list import score_customers  # noqa: E402
 from models.metrics import calibration_error, classification_metrics, value_metrics  # noqa: E402
 from models.tuning import new_study  # noqa: E402
+from models.uncertainty import bootstrap, interval  # noqa: E402
 from pipeline import config  # noqa: E402
 from pipeline.featurize import sources_in_memory  # noqa: E402
 from pipeline.score import list_settings  # noqa: E402
@@ -73,13 +75,11 @@ PROTOCOLS = {
 }
 
 
-def interval(statistic, *columns: np.ndarray, draws: int, seed: int = 0) -> tuple[float, float, float]:
-    """The statistic and its 95% bootstrap interval, resampling customers."""
-    rng = np.random.default_rng(seed)
-    n = len(columns[0])
-    values = [statistic(*(column[rows] for column in columns)) for rows in (rng.integers(0, n, n) for _ in range(draws))]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return statistic(*columns), float(low), float(high)
+def with_interval(statistic, customer_ids: pd.Series, *columns: np.ndarray, draws: int) -> tuple[float, float, float]:
+    """The statistic of `columns` and its 95% interval, resampling customers (models/uncertainty.py)."""
+    rows = pd.DataFrame({"customer_id": customer_ids.to_numpy()} | {str(position): column for position, column in enumerate(columns)})
+    estimate, replicates = bootstrap(rows, lambda frame: {"value": statistic(*(frame[str(position)].to_numpy() for position in range(len(columns))))}, draws, seed=0)
+    return (estimate["value"], *interval(replicates["value"]))
 
 
 def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
@@ -105,7 +105,7 @@ def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
     truth = rows["churned"].to_numpy(dtype=int)
     raw = churn_model.raw_probabilities(evaluation.set_index(evaluation["customer_id"].astype("string")).loc[rows["customer_id"]])
     figures["churn"]["raw_calibration_error"] = calibration_error(truth, raw)
-    figures["roc_auc"] = interval(lambda t, s: classification_metrics(t, s)["roc_auc"], truth, rows["churn_probability"].to_numpy(), draws=draws)
+    figures["roc_auc"] = with_interval(lambda t, s: classification_metrics(t, s)["roc_auc"], rows["customer_id"], truth, rows["churn_probability"].to_numpy(), draws=draws)
 
     predicted, actual = rows["predicted_spend"].to_numpy(), rows["actual_spend"].to_numpy()
     baseline = Btyd.fit(evaluation, "bgnbd").expected_spend(evaluation, protocol.spend_days or horizon)
@@ -123,7 +123,7 @@ def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
     figures["spend_over_days"] = protocol.spend_days or horizon
     figures["spend_ratio"] = float(predicted.sum() / actual.sum())
     figures["btyd_spend_ratio"] = float(btyd_predicted.sum() / actual.sum())
-    figures["gini"] = interval(lambda a, p: value_metrics(a, p)["normalised_gini"], actual, predicted, draws=draws)
+    figures["gini"] = with_interval(lambda a, p: value_metrics(a, p)["normalised_gini"], rows["customer_id"], actual, predicted, draws=draws)
     return figures
 
 
