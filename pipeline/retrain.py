@@ -196,10 +196,10 @@ def compared_rows(rows: pd.DataFrame, truth: str, challenger: np.ndarray, champi
     return rows[["customer_id", "cutoff", truth]].assign(**{backtest.CHALLENGER: challenger, backtest.CHAMPION: champion}).reset_index(drop=True)
 
 
-def models_evidence(model: Judged, params: config.Params, window_rows: pd.DataFrame, window: pd.DataFrame, champion_model, champion_end) -> Evidence:
+def models_evidence(model: Judged, params: config.Params, window_rows: pd.DataFrame, champion_predictions: np.ndarray, champion_end) -> Evidence:
     """The champion as registered against the challenger's procedure fitted on the labels closed by the window's cutoff."""
     cutoff = window_rows["cutoff"].iloc[0]
-    rows = compared_rows(window_rows, model.truth, window_rows[backtest.MODEL].to_numpy(), champion_model.predict(window))
+    rows = compared_rows(window_rows, model.truth, window_rows[backtest.MODEL].to_numpy(), champion_predictions)
     paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
     fair = champion_end is not None and champion_end <= cutoff
     seen = "unknown" if champion_end is None else f"{champion_end:%Y-%m-%d}"
@@ -285,13 +285,14 @@ def judge(model: Judged, params: config.Params, client: MlflowClient, challenger
     if champion is None:
         decision = decide(model.metric, [], checks, has_champion=False)
         return decision.to_dict() | record | {"champion": None}
-    record["champion"] = {"version": int(champion.version), "window": backtest.rows_metrics(window_rows.assign(**{backtest.MODEL: champion_model.predict(window)}), backtest.MODEL)}
+    champion_predictions = champion_model.predict(window)
+    record["champion"] = {"version": int(champion.version), "window": backtest.rows_metrics(window_rows.assign(**{backtest.MODEL: champion_predictions}), backtest.MODEL)}
     champion_end = labels_end(client, champion)
     record["champion"]["labels_end"] = None if champion_end is None else f"{champion_end:%Y-%m-%d}"
     record["champion"]["saw_window"] = champion_end is None or champion_end > cutoff
     if champion.version == challenger.version:
         return Decision(False, "the challenger is the champion already: nothing new was trained", [], checks).to_dict() | record
-    evidence = [models_evidence(model, params, window_rows, window, champion_model, champion_end)]
+    evidence = [models_evidence(model, params, window_rows, champion_predictions, champion_end)]
     if not evidence[0].fair and not evidence[0].for_challenger:
         replayed = procedures_evidence(model, params, client, champion, training)
         if isinstance(replayed, Evidence):
