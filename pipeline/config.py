@@ -44,7 +44,7 @@ class TransactionsSource(Source):
     timestamp_format: str | None = None
     cancel_prefix: str | None = None
     exclude_products: list[str] = Field(default_factory=list)
-    drop_duplicates: bool = True
+    drop_duplicates: bool
 
     @model_validator(mode="after")
     def _amount_is_derivable(self) -> TransactionsSource:
@@ -60,7 +60,7 @@ class EventsSource(Source):
     value: str | None = None
     timestamp_format: str | None = None
     event_type_names: dict[str, str] = Field(default_factory=dict)
-    drop_duplicates: bool = False
+    drop_duplicates: bool
 
 
 class SubscriptionsSource(Source):
@@ -99,38 +99,38 @@ class DataParams(Strict):
 
 
 class FeaturesParams(Strict):
-    windows_days: list[int] = Field(default=[30, 90, 180, 365], min_length=1)
-    training_cutoffs: int = Field(default=4, ge=2)
-    cutoff_spacing_days: int = Field(default=30, ge=1)
-    min_history_days: int = Field(default=30, ge=0)
-    active_days: int = Field(default=90, ge=1)
-    engine: Literal["duckdb", "spark"] = "duckdb"
-    memory_limit: str = "2GB"
-    threads: int = Field(default=2, ge=1)
-    spark_master: str = "local[2]"
+    windows_days: list[int] = Field(min_length=1)
+    training_cutoffs: int = Field(ge=2)
+    cutoff_spacing_days: int = Field(ge=1)
+    min_history_days: int = Field(ge=0)
+    active_days: int = Field(ge=1)
+    engine: Literal["duckdb", "spark"]
+    memory_limit: str
+    threads: int = Field(ge=1)
+    spark_master: str
 
 
 class TrainParams(Strict):
-    seed: int = 42
-    num_threads: int = Field(default=2, ge=1)
-    max_rounds: int = Field(default=1000, ge=1)
-    early_stopping_rounds: int = Field(default=50, ge=1)
-    n_trials: int = Field(default=30, ge=1)
-    timeout_seconds: float | None = Field(default=None, gt=0)
-    calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
-    backtest_folds: int = Field(default=3, ge=1)
-    validation_cutoffs: int = Field(default=1, ge=1)
-    bootstrap_replicates: int = Field(default=400, ge=50)
-    lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    seed: int
+    num_threads: int = Field(ge=1)
+    max_rounds: int = Field(ge=1)
+    early_stopping_rounds: int = Field(ge=1)
+    n_trials: int = Field(ge=1)
+    timeout_seconds: float | None = Field(gt=0)
+    calibration: Literal["isotonic", "sigmoid", "none"]
+    backtest_folds: int = Field(ge=1)
+    validation_cutoffs: int = Field(ge=1)
+    bootstrap_replicates: int = Field(ge=50)
+    lightgbm: dict[str, float | int | str | bool]
 
 
 class ClvParams(Strict):
     """The value model; its search budget, seed and backtest are the `train` section's."""
 
-    lifetime_months: int = Field(default=12, ge=1)
-    annual_discount_rate: float = Field(default=0.10, ge=0)
-    btyd_features: bool = False
-    lightgbm: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    lifetime_months: int = Field(ge=1)
+    annual_discount_rate: float = Field(ge=0)
+    btyd_features: bool
+    lightgbm: dict[str, float | int | str | bool]
 
 
 class SegmentRuleParams(Strict):
@@ -163,54 +163,56 @@ class Bands(Strict):
 
 
 class ScoreParams(Strict):
-    as_of: dt.date | None = None
-    horizon_days: int = Field(default=90, ge=1)
-    risk_bands: Bands = Bands(medium=0.3, high=0.6)
-    value_bands: Bands = Bands(medium=0.5, high=0.9)
-    rfm_segments: list[SegmentRuleParams] = Field(default_factory=list)
-    playbook: list[PlaybookRule] = Field(default_factory=lambda: [PlaybookRule(action="No action")])
-    drift_psi_threshold: float = Field(default=0.25, gt=0)
+    as_of: dt.date | None
+    horizon_days: int = Field(ge=1)
+    risk_bands: Bands
+    value_bands: Bands
+    rfm_segments: list[SegmentRuleParams]
+    playbook: list[PlaybookRule] = Field(min_length=1)
+    drift_psi_threshold: float = Field(gt=0)
 
 
 class CampaignParams(Strict):
-    budget: float = Field(default=5000.0, ge=0)
-    contact_cost: float = Field(default=1.0, ge=0)
-    offer_cost: float = Field(default=10.0, ge=0)
-    margin: float = Field(default=0.3, gt=0, le=1)
-    acceptance_alpha: float = Field(default=6.0, gt=0)
-    acceptance_beta: float = Field(default=14.0, gt=0)
-    control_share: float = Field(default=0.10, ge=0, lt=1)
-    seed: int = 42
+    budget: float = Field(ge=0)
+    contact_cost: float = Field(ge=0)
+    offer_cost: float = Field(ge=0)
+    margin: float = Field(gt=0, le=1)
+    acceptance_alpha: float = Field(gt=0)
+    acceptance_beta: float = Field(gt=0)
+    control_share: float = Field(ge=0, lt=1)
+    seed: int
 
 
 class KpisParams(Strict):
-    period: Literal["month", "quarter", "week"] = "month"
+    period: Literal["month", "quarter", "week"]
 
 
 class RetrainParams(Strict):
     """The champion/challenger gate of `churn retrain` (models/promotion.py, docs/retraining.md)."""
 
-    metric: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"] = "roc_auc"
-    value_metric: Literal["normalised_gini", "spearman", "top_decile_share", "mae"] = "normalised_gini"
-    max_calibration_error: float = Field(default=0.1, gt=0)
-    max_quarantine_share: float = Field(default=0.5, ge=0, le=1)
-    max_score_psi: float = Field(default=0.25, gt=0)
+    metric: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"]
+    value_metric: Literal["normalised_gini", "spearman", "top_decile_share", "mae"]
+    max_calibration_error: float = Field(gt=0)
+    max_quarantine_share: float = Field(ge=0, le=1)
+    max_score_psi: float = Field(gt=0)
 
 
 class TrackingParams(Strict):
-    experiment: str = "churn"
+    experiment: str
 
 
 class Params(Strict):
+    """Every section and value is required: params.yaml is the one place a default is written."""
+
     data: DataParams
-    features: FeaturesParams = FeaturesParams()
-    train: TrainParams = TrainParams()
-    clv: ClvParams = ClvParams()
-    score: ScoreParams = ScoreParams()
-    campaign: CampaignParams = CampaignParams()
-    kpis: KpisParams = KpisParams()
-    retrain: RetrainParams = RetrainParams()
-    tracking: TrackingParams = TrackingParams()
+    features: FeaturesParams
+    train: TrainParams
+    clv: ClvParams
+    score: ScoreParams
+    campaign: CampaignParams
+    kpis: KpisParams
+    retrain: RetrainParams
+    tracking: TrackingParams
 
 
 class ConfigError(Exception):

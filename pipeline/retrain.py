@@ -44,7 +44,7 @@ from pipeline.outcomes import fold_models, list_outcomes
 from pipeline.train import PROCEDURE_ARTIFACT, churn_procedure, procedure_record
 from pipeline.train_clv import clv_procedure
 
-CHAMPION = "champion"
+CHAMPION = tracking.CHAMPION_ALIAS
 MODELS = ("churn", "clv")
 REPRO_TARGETS = ("kpis", "train", "train_clv")  # not `score`: the list is scored with the champion, after the gate
 PUBLISHED = (config.SCORED_CUSTOMERS, config.SCORED_CUSTOMERS_PARQUET, config.CAMPAIGN_METRICS, config.DRIFT_METRICS, config.REPORT)
@@ -104,18 +104,9 @@ def reproduce() -> None:
         raise StepFailed("dvc repro", f"exited with {completed.returncode} (its output is above)")
 
 
-def aliased_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise
-        return None
-
-
 def registered_pair(client: MlflowClient, alias: str) -> tuple[ModelVersion, ModelVersion] | None:
     """The churn and CLV versions under `alias`, or None unless both have it."""
-    versions = tuple(aliased_version(client, name, alias) for name in MODELS)
+    versions = tuple(tracking.aliased_version(client, name, alias) for name in MODELS)
     return None if any(version is None for version in versions) else versions
 
 
@@ -433,7 +424,7 @@ def promote(params: config.Params) -> tuple[dict, int]:
 
 def champion_versions(client: MlflowClient) -> tuple[ModelVersion | None, ModelVersion | None] | None:
     """The churn and clv versions under `champion` (either may be missing), or None if neither is."""
-    versions = tuple(aliased_version(client, name, CHAMPION) for name in MODELS)
+    versions = tuple(tracking.aliased_version(client, name, CHAMPION) for name in MODELS)
     return None if all(version is None for version in versions) else versions
 
 

@@ -17,7 +17,7 @@ from models.campaign import CampaignSettings
 from models.clv import ValueSettings
 from models.customer_list import ListSettings, PlaybookRule, score_customers, win_back_list
 from models.segments import SegmentRule
-from pipeline import artifacts, config, io
+from pipeline import artifacts, config, io, tracking
 
 
 class Scored(NamedTuple):
@@ -59,13 +59,11 @@ def registered_models(alias: str):
     mlflow.set_tracking_uri(config.tracking_uri())
     client = mlflow.MlflowClient()
     for name in ("churn", "clv"):
-        try:
-            client.get_model_version_by_alias(name, alias)
-        except mlflow.exceptions.MlflowException as exc:
+        if tracking.aliased_version(client, name, alias) is None:
             raise config.ConfigError(
                 f"no version of the registered model {name!r} has the alias {alias!r} at {config.tracking_uri()}: "
                 f"train one (`dvc repro`) and promote it (`churn promote`), or name another alias (--alias challenger)"
-            ) from exc
+            )
     (churn_model, churn_directory), (clv_model, _) = (registered_model(name, f"@{alias}") for name in ("churn", "clv"))
     if clv_model.retained_booster is None:
         raise config.ConfigError(
@@ -120,13 +118,25 @@ def publish(params: config.Params, scored: Scored) -> None:
     _log_run(params, scored.metrics)
 
 
+def champion_registered() -> bool:
+    """Whether the gate has named a champion churn and value model (`churn retrain`)."""
+    mlflow.set_tracking_uri(config.tracking_uri())
+    client = mlflow.MlflowClient()
+    return all(tracking.aliased_version(client, name, tracking.CHAMPION_ALIAS) is not None for name in ("churn", "clv"))
+
+
 def run(params: config.Params, alias: str | None = None, as_of: dt.date | None = None) -> Scored:
+    """Score with the models under `alias`; by default with the champions, or, until the gate has
+    named them, with the models the pipeline just trained. So `dvc repro` publishes the list
+    `churn retrain` published, never that of a challenger the gate kept out."""
     scoring, lapsed = snapshot(params, as_of)
+    if alias is None and champion_registered():
+        alias = tracking.CHAMPION_ALIAS
     if alias is None:
         loaded = artifacts.load_churn_model(config.CHURN_MODEL), artifacts.load_clv_model(config.CLV_MODEL), config.CHURN_MODEL
     else:
         loaded = registered_models(alias)
-    scored = score(params, scoring, *loaded, models=alias or "pipeline", lapsed=lapsed)
+    scored = score(params, scoring, *loaded, models=alias or "pipeline (no champion yet)", lapsed=lapsed)
     publish(params, scored)
     return scored
 

@@ -12,13 +12,26 @@ import mlflow
 import pandas as pd
 from matplotlib.figure import Figure  # figures straight to files: no pyplot state, no display, no backend to set
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from pipeline.artifacts import LOADERS, model_digest
 
 NEW_MODEL_ALIAS = "challenger"
+CHAMPION_ALIAS = "champion"  # moved by `churn retrain`'s gate only; the published list is always its
 MODEL_DIGEST_TAG = "model_digest"  # ties a registered version to the model files a stage wrote
 BACKTEST_ARTIFACT = "evaluation"  # each training run's backtest predictions, for a later champion/challenger gate
+
+
+def aliased_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version of the registered model `name` under `alias`, or None if there is none."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        return None
 
 
 class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):

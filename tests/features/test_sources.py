@@ -35,6 +35,7 @@ SOURCE = TransactionsSource(
     product="StockCode",
     cancel_prefix="C",
     exclude_products=["POST"],
+    drop_duplicates=True,
 )
 
 
@@ -110,7 +111,7 @@ def test_clean_table_has_the_documented_columns_and_types(ingested):
 def test_without_order_ids_lines_at_one_moment_are_one_order(tmp_path):
     path = tmp_path / "cdnow.csv"
     path.write_text("customer_id,date,number_of_cds,dollar_value\n00002,1997-01-12,1,12.0\n00002,1997-01-12,5,77.0\n00002,1997-03-01,1,9.0\n")
-    source = TransactionsSource(path=str(path), customer_id="customer_id", timestamp="date", amount="dollar_value", quantity="number_of_cds")
+    source = TransactionsSource(path=str(path), customer_id="customer_id", timestamp="date", amount="dollar_value", quantity="number_of_cds", drop_duplicates=True)
     clean = clean_transactions(read_raw_table(path), source, path.name).clean
     assert clean["customer_id"].tolist() == ["00002"] * 3  # leading zeros survive
     assert clean["order_id"].nunique() == 2
@@ -120,7 +121,7 @@ def test_without_order_ids_lines_at_one_moment_are_one_order(tmp_path):
 def test_timestamp_format_is_honoured(tmp_path):
     path = tmp_path / "dayfirst.csv"
     path.write_text("cust,when,value\na,03/02/2021 10:00,5\nb,31/12/2021 08:30,7\nc,2021-12-31,1\n")
-    source = TransactionsSource(path=str(path), customer_id="cust", timestamp="when", amount="value", timestamp_format="%d/%m/%Y %H:%M")
+    source = TransactionsSource(path=str(path), customer_id="cust", timestamp="when", amount="value", timestamp_format="%d/%m/%Y %H:%M", drop_duplicates=True)
     result = clean_transactions(read_raw_table(path), source, path.name)
     assert result.clean.set_index("customer_id")["timestamp"]["a"] == pd.Timestamp("2021-02-03 10:00")
     assert result.quarantine["reason"].tolist() == ["unparseable timestamp"]
@@ -129,7 +130,7 @@ def test_timestamp_format_is_honoured(tmp_path):
 def test_missing_amount_is_quarantined_when_amount_is_the_value_column(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("c,t,v\na,2021-01-01,\nb,2021-01-02,abc\n")
-    source = TransactionsSource(path=str(path), customer_id="c", timestamp="t", amount="v")
+    source = TransactionsSource(path=str(path), customer_id="c", timestamp="t", amount="v", drop_duplicates=True)
     result = clean_transactions(read_raw_table(path), source, path.name)
     assert result.quarantine["reason"].tolist() == ["missing amount", "unparseable amount"]
     assert result.clean.empty
@@ -139,7 +140,7 @@ def test_events_are_validated_and_named(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("account_id,event_time,event_type_id,event_value\n1,2020-01-01 10:00:00,0,\n1,2020-01-02 10:00:00,2,3\n,2020-01-02 10:00:00,2,\n2,yesterday,1,\n")
     source = EventsSource(path=str(path), customer_id="account_id", timestamp="event_time", event_type="event_type_id",
-                          value="event_value", event_type_names={"0": "post", "2": "like"})
+                          value="event_value", event_type_names={"0": "post", "2": "like"}, drop_duplicates=False)
     result = clean_events(read_raw_table(path), source, path.name)
     assert result.clean["event_type"].tolist() == ["post", "like"]
     assert result.clean["value"].tolist() == [1.0, 3.0]

@@ -12,7 +12,7 @@ import yaml
 
 from features import sources as cleaners
 from features.snapshots import Sources, snapshot
-from pipeline.config import CustomersSource, EventsSource, FeaturesParams, SubscriptionsSource, TransactionsSource, load_params
+from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource, load_params
 from pipeline.featurize import connect, write_table
 from pipeline.io import read_raw_table
 from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, shared_file
@@ -32,7 +32,7 @@ SOURCE_TYPES = {
 
 @pytest.fixture(scope="module")
 def spark():
-    con = connect(FeaturesParams(engine="spark", spark_master="local[2]"))
+    con = connect(load_params(ROOT / "params.yaml").features.model_copy(update={"engine": "spark", "spark_master": "local[2]"}))
     yield con
     con._session.stop()
 
@@ -79,7 +79,7 @@ def snapshot_on(con, tables: dict[str, Path], cutoff: dt.datetime, horizon_days:
 )
 def test_spark_computes_the_same_snapshot_as_duckdb(spark, tmp_path, tables, cutoff, horizon_days):
     paths = tables(tmp_path)
-    on_duckdb = snapshot_on(connect(FeaturesParams()), paths, cutoff, horizon_days, tmp_path / "duckdb.parquet")
+    on_duckdb = snapshot_on(connect(load_params(ROOT / "params.yaml").features), paths, cutoff, horizon_days, tmp_path / "duckdb.parquet")
     on_spark = snapshot_on(spark, paths, cutoff, horizon_days, tmp_path / "spark.parquet")
     assert len(on_duckdb) > 100
     assert list(on_spark.columns) == list(on_duckdb.columns)

@@ -214,6 +214,9 @@ def test_a_challenger_trained_on_shuffled_labels_is_not_promoted(promoted):
     # Noise fitted to the features ranks the window far below the champion (0.42 to 0.63 seen; the champion ~0.75).
     assert record["challenger"]["window"]["roc_auc"] < record["champion"]["window"]["roc_auc"] - 0.05
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed
+    # The score stage, as `dvc repro` runs it, publishes the champions' list too: the rejected challenger never reaches outputs/.
+    assert churn(project, uri, "score").returncode == 0
+    assert (project / SCORED).read_bytes() == listed
 
 
 def test_a_challenger_crippled_by_its_params_is_rejected_by_replaying_the_champions_procedure(promoted):
