@@ -15,13 +15,13 @@ surveys (survey answers, optional):     customer_id, timestamp, score (0-10, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.validation import Field, Validated, validate_source
+from features.validation import Field, Parsing, RawTable, Validated, validate_source
 
 if TYPE_CHECKING:
     from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
@@ -44,10 +44,11 @@ def _time_range(values: pd.Series) -> dict:
     return {"first_timestamp": str(values.min()) if len(values) else None, "last_timestamp": str(values.max()) if len(values) else None}
 
 
-def clean_transactions(raw: pd.DataFrame, source: TransactionsSource, source_file: str) -> Ingested:
+def clean_transactions(raw: RawTable, source: TransactionsSource, parsing: Parsing) -> Ingested:
     derived = source.amount is None  # the value is quantity * unit_price: both must be there
+    rules = source.cleaning_rules()
     fields = {
-        "customer_id": Field(source.customer_id, "text"),
+        "customer_id": Field(source.customer_id, "identifier"),
         "timestamp": Field(source.timestamp, "timestamp"),
     }
     if source.amount:
@@ -57,10 +58,10 @@ def clean_transactions(raw: pd.DataFrame, source: TransactionsSource, source_fil
     if source.unit_price:
         fields["unit_price"] = Field(source.unit_price, "number", required=derived, non_negative=True)
     if source.order_id:
-        fields["order_id"] = Field(source.order_id, "text", required=False)
+        fields["order_id"] = Field(source.order_id, "identifier", required=False)
     if source.product:
-        fields["product"] = Field(source.product, "text", required=False, excluded_values=tuple(source.exclude_products))
-    result = validate_source(raw, fields, source_file=source_file, timestamp_format=source.timestamp_format, unique_rows=source.drop_duplicates)
+        fields["product"] = Field(source.product, "text", required=False, excluded_values=tuple(rules.exclude_products))
+    result = validate_source(raw, fields, replace(parsing, timestamp_format=source.timestamp_format), unique_rows=source.drop_duplicates)
     valid = result.valid
 
     missing_text = pd.Series(pd.NA, index=valid.index, dtype="string")
@@ -68,8 +69,8 @@ def clean_transactions(raw: pd.DataFrame, source: TransactionsSource, source_fil
     amount = valid["amount"] if source.amount else valid["quantity"] * valid["unit_price"]
     order = valid["order_id"] if source.order_id else missing_text
     is_return = (amount < 0) | (quantity < 0)
-    if source.cancel_prefix:
-        is_return |= order.str.startswith(source.cancel_prefix).fillna(False).astype(bool)
+    if rules.cancel_prefix:
+        is_return |= order.str.startswith(rules.cancel_prefix).fillna(False).astype(bool)
     order = order.fillna(valid["customer_id"] + "@" + valid["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
     sign = np.where(is_return, -1.0, 1.0)
     clean = pd.DataFrame(
@@ -127,15 +128,15 @@ def match_returns(lines: pd.DataFrame) -> pd.Series:
     return matched
 
 
-def clean_events(raw: pd.DataFrame, source: EventsSource, source_file: str) -> Ingested:
+def clean_events(raw: RawTable, source: EventsSource, parsing: Parsing) -> Ingested:
     fields = {
-        "customer_id": Field(source.customer_id, "text"),
+        "customer_id": Field(source.customer_id, "identifier"),
         "timestamp": Field(source.timestamp, "timestamp"),
         "event_type": Field(source.event_type, "text"),
     }
     if source.value:
         fields["value"] = Field(source.value, "number", required=False)
-    result = validate_source(raw, fields, source_file=source_file, timestamp_format=source.timestamp_format, unique_rows=source.drop_duplicates)
+    result = validate_source(raw, fields, replace(parsing, timestamp_format=source.timestamp_format), unique_rows=source.drop_duplicates)
     valid = result.valid
     clean = pd.DataFrame(
         {
@@ -155,23 +156,24 @@ def clean_events(raw: pd.DataFrame, source: EventsSource, source_file: str) -> I
     return ingested
 
 
-def clean_subscriptions(raw: pd.DataFrame, source: SubscriptionsSource, source_file: str) -> Ingested:
+def clean_subscriptions(raw: RawTable, source: SubscriptionsSource, parsing: Parsing) -> Ingested:
     fields = {
-        "customer_id": Field(source.customer_id, "text"),
+        "customer_id": Field(source.customer_id, "identifier"),
         "start": Field(source.start, "timestamp"),
-        "end": Field(source.end, "timestamp", required=False),  # no end: still running
     }
+    if source.end:
+        fields["end"] = Field(source.end, "timestamp", required=False, not_before="start")  # no end: still running
     for name in ("plan", "price", "discount"):
         column = getattr(source, name)
         if column:
             fields[name] = Field(column, "text" if name == "plan" else "number", required=False, non_negative=name != "plan")
-    result = validate_source(raw, fields, source_file=source_file, timestamp_format=source.timestamp_format, unique_rows=True)
+    result = validate_source(raw, fields, replace(parsing, timestamp_format=source.timestamp_format), unique_rows=True)
     valid = result.valid
     clean = pd.DataFrame(
         {
             "customer_id": valid["customer_id"],
             "start": valid["start"],
-            "end": valid["end"],
+            "end": valid["end"] if source.end else pd.Series(pd.NaT, index=valid.index, dtype="datetime64[us]"),
             "plan": valid["plan"] if source.plan else pd.Series(pd.NA, index=valid.index, dtype="string"),
             "price": valid["price"] if source.price else np.nan,
             "discount": valid["discount"].fillna(0.0) if source.discount else 0.0,
@@ -183,21 +185,21 @@ def clean_subscriptions(raw: pd.DataFrame, source: SubscriptionsSource, source_f
     return ingested
 
 
-def clean_customers(raw: pd.DataFrame, source: CustomersSource, source_file: str) -> Ingested:
-    fields = {"customer_id": Field(source.customer_id, "text", unique=True)}
+def clean_customers(raw: RawTable, source: CustomersSource, parsing: Parsing) -> Ingested:
+    fields = {"customer_id": Field(source.customer_id, "identifier", unique=True)}
     fields |= {attribute: Field(attribute, "text", required=False) for attribute in source.attributes}
-    result = validate_source(raw, fields, source_file=source_file)
+    result = validate_source(raw, fields, parsing)
     clean = result.valid.rename(columns={attribute: customer_attribute(attribute) for attribute in source.attributes})
     return _finish(clean, result, ["customer_id"])
 
 
-def clean_surveys(raw: pd.DataFrame, source: SurveysSource, source_file: str) -> Ingested:
+def clean_surveys(raw: RawTable, source: SurveysSource, parsing: Parsing) -> Ingested:
     fields = {
-        "customer_id": Field(source.customer_id, "text"),
+        "customer_id": Field(source.customer_id, "identifier"),
         "timestamp": Field(source.timestamp, "timestamp"),
         "score": Field(source.score, "number", non_negative=True, maximum=10),
     }
-    result = validate_source(raw, fields, source_file=source_file, timestamp_format=source.timestamp_format)
+    result = validate_source(raw, fields, replace(parsing, timestamp_format=source.timestamp_format))
     ingested = _finish(result.valid, result, ["customer_id", "timestamp", "source_row"])
     ingested.summary.update(_time_range(ingested.clean["timestamp"]))
     return ingested

@@ -1,22 +1,24 @@
 """Row-level validation: every input row ends up either valid or quarantined with a reason.
 
-The checks themselves are pandera's; this module declares them from a small field spec and
-turns pandera's failure cases into one quarantine row per bad input row, with a reason a
-person can act on.
+Each mapped column is cast from text row by row: a value that cannot be read, or cannot be
+believed, sends its row (never the file) to quarantine, with the column and the value, and a
+reason a person can act on. The rules are in docs/your_data.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.engines import pandas_engine
-from pandera.errors import SchemaErrors
 
 # When a row fails several checks, the first of these names its primary reason.
-_REASON_ORDER = ("missing", "unparseable", "negative", "out of range", "excluded", "duplicate")
+_REASON_ORDER = ("malformed", "missing", "unparseable", "out of range", "future", "negative", "excluded", "ends before", "duplicate")
+
+# pandas keeps nanoseconds since 1970 in 64 bits: a year outside this span cannot be held at all.
+_REPRESENTABLE_YEARS = (1678, 2261)
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,41 @@ class Field:
     """One column the pipeline needs from a user's file, under the pipeline's name for it."""
 
     column: str
-    kind: Literal["text", "timestamp", "number"]
+    kind: Literal["text", "identifier", "timestamp", "number"]
     required: bool = True
     non_negative: bool = False
     maximum: float | None = None
     excluded_values: tuple[str, ...] = ()
     unique: bool = False
+    not_before: str | None = None
+    """Another field (by the pipeline's name) that this one may not precede, as an end its start."""
+
+
+@dataclass(frozen=True)
+class Parsing:
+    """How text becomes values, and which values are believable (params `data.parse`)."""
+
+    null_values: tuple[str, ...]
+    decimal: str
+    thousands: str | None
+    earliest: dt.datetime
+    latest: dt.datetime
+    """The end of the run's day: a row dated later has not happened yet."""
+    max_abs_number: float
+    timestamp_format: str | None = None
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A user's file as read: every column as text, one row per data row of the file."""
+
+    frame: pd.DataFrame
+    file: str
+    """The file's name, as the quarantine names it."""
+    malformed: pd.Series | None = None
+    """Rows the reader could not split into the header's columns (padded or cut to fit), if any."""
+    self_describing: bool = False
+    """Read from a typed file (Parquet): its numbers are written with a dot, whatever `data.parse` says."""
 
 
 @dataclass(frozen=True)
@@ -41,119 +72,132 @@ class Validated:
     summary: dict = field(default_factory=dict)
 
 
-def _pandera_column(spec: Field, timestamp_format: str | None) -> pa.Column:
-    checks = []
-    if spec.non_negative:
-        checks.append(pa.Check.ge(0))
-    if spec.maximum is not None:
-        checks.append(pa.Check.le(spec.maximum))
-    if spec.excluded_values:
-        checks.append(pa.Check.notin(list(spec.excluded_values)))
-    if spec.kind == "timestamp":
-        dtype = pandas_engine.DateTime(to_datetime_kwargs={"format": timestamp_format or "ISO8601"})
-    else:
-        dtype = "float64" if spec.kind == "number" else "string"
-    return pa.Column(
-        dtype, checks=checks, coerce=spec.kind != "text", nullable=not spec.required,
-        unique=spec.unique, report_duplicates="exclude_first",
-    )
+QUARANTINE_COLUMNS = ("source_file", "source_row", "reason", "column", "value")
 
 
-def _reason(check: str, concept: str) -> str | None:
-    if check == "multiple_fields_uniqueness":
-        return "duplicate row"
-    if check == "field_uniqueness":
-        return f"duplicate {concept}"
-    if check == "not_nullable":
-        return f"missing {concept}"
-    if check.startswith("coerce_dtype"):
-        return f"unparseable {concept}"
-    if check.startswith("greater_than_or_equal_to"):
-        return f"negative {concept}"
-    if check.startswith("less_than_or_equal_to"):
-        return f"out of range {concept}"
-    if check.startswith("notin"):
-        return f"excluded {concept}"
-    if check.startswith("dtype"):
-        return None  # always reported together with the coerce_dtype failure it stems from
-    return f"{check} {concept}"
+def normalised_identifier(text: pd.Series) -> pd.Series:
+    """`123.0` is `123`: a spreadsheet writes integer ids as floats, and the two are one customer."""
+    return text.str.replace(r"^([+-]?\d+)\.0+$", r"\1", regex=True)
+
+
+def _numbers(text: pd.Series, parsing: Parsing) -> tuple[pd.Series, pd.Series, pd.Series]:
+    cleaned = text
+    if parsing.thousands:
+        cleaned = cleaned.str.replace(parsing.thousands, "", regex=False)
+    if parsing.decimal != ".":
+        cleaned = cleaned.str.replace(".", "\x00", regex=False).str.replace(parsing.decimal, ".", regex=False)
+    values = pd.to_numeric(cleaned.astype(object), errors="coerce").astype("float64")
+    unparseable = text.notna() & values.isna()
+    out_of_range = values.notna() & ~(values.abs() <= parsing.max_abs_number)  # inf and 1e309 included
+    return values, unparseable, out_of_range
+
+
+def _timestamps(text: pd.Series, parsing: Parsing) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Values (naive, UTC), unparseable, out of range, after the run's day.
+
+    A timestamp with a UTC offset is converted to UTC; one without is taken as UTC already,
+    so a file mixing the two keeps every row on one clock.
+    """
+    parsed = pd.to_datetime(text.astype(object), format=parsing.timestamp_format or "ISO8601", errors="coerce", utc=True)
+    values = pd.Series(parsed, index=text.index).dt.tz_localize(None).astype("datetime64[us]")
+    failed = text.notna() & values.isna()
+    year = pd.to_numeric(text.str.extract(r"(?<!\d)(\d{4})(?!\d)", expand=False).astype(object), errors="coerce")
+    unrepresentable = failed & ((year < _REPRESENTABLE_YEARS[0]) | (year > _REPRESENTABLE_YEARS[1])).fillna(False)
+    out_of_range = unrepresentable | (values < parsing.earliest).fillna(False)
+    future = (values >= parsing.latest).fillna(False)
+    return values, failed & ~unrepresentable, out_of_range, future
+
+
+def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing, unique_rows: bool = False) -> Validated:
+    """Validate `table` against `fields`, keyed by the pipeline's names.
+
+    Reasons use the pipeline's names (missing customer_id), the quarantine's `column` the
+    user's, so that metrics read the same for every data set and a person can find the cell.
+    """
+    original = table.frame
+    raw = _trimmed(original, [spec.column for spec in fields.values()], parsing.null_values)
+    checks: list[tuple[str, str, pd.Series]] = []  # (reason, the user's column, failing rows)
+    if table.malformed is not None:
+        checks.append(("malformed row: its number of fields differs from the header's", "(all)", table.malformed))
+    typed = {}
+    for name, spec in fields.items():
+        text, column = raw[spec.column], spec.column
+        if spec.required:
+            checks.append((f"missing {name}", column, text.isna()))
+        if spec.kind == "number":
+            values, unparseable, out_of_range = _numbers(text, parsing)
+            checks += [(f"unparseable {name}", column, unparseable), (f"out of range {name}", column, out_of_range)]
+        elif spec.kind == "timestamp":
+            values, unparseable, out_of_range, future = _timestamps(text, parsing)
+            checks += [
+                (f"unparseable {name}", column, unparseable),
+                (f"out of range {name} (before {parsing.earliest:%Y-%m-%d} or unrepresentable)", column, out_of_range),
+                (f"future {name} (after the run's day, {parsing.latest - dt.timedelta(days=1):%Y-%m-%d})", column, future),
+            ]
+        else:
+            values = (normalised_identifier(text) if spec.kind == "identifier" else text).astype("string")
+        if spec.non_negative:
+            checks.append((f"negative {name}", column, (values < 0).fillna(False)))
+        if spec.maximum is not None:
+            checks.append((f"out of range {name}", column, (values > spec.maximum).fillna(False)))
+        if spec.excluded_values:
+            checks.append((f"excluded {name}", column, values.isin(list(spec.excluded_values)).fillna(False)))
+        if spec.unique:
+            checks.append((f"duplicate {name}", column, values.notna() & values.duplicated(keep="first")))
+        typed[name] = values
+    for name, spec in fields.items():
+        if spec.not_before:
+            checks.append((f"ends before start: {name} before {spec.not_before}", spec.column, (typed[name] < typed[spec.not_before]).fillna(False)))
+    if unique_rows:
+        checks.append(("duplicate row", "(all)", raw.duplicated(keep="first")))
+
+    per_row = _reasons_per_row(original, checks)
+    quarantine = _quarantine_rows(original, per_row, table.file)
+    passed = ~raw.index.isin(per_row.index)
+    valid = pd.DataFrame({name: values[passed] for name, values in typed.items()})
+    valid["source_row"] = raw.index[passed].to_numpy(dtype="int64") + 1
+    summary = {"rows_in": int(len(raw)), "rows_clean": int(len(valid)), "rows_quarantined": int(len(quarantine))}
+    by_reason = primary_reason(quarantine["reason"]).value_counts().sort_index()
+    summary["quarantined_by_reason"] = {str(reason): int(count) for reason, count in by_reason.items()}
+    return Validated(valid=valid.reset_index(drop=True), quarantine=quarantine, summary=summary)
+
+
+def _trimmed(raw: pd.DataFrame, columns: list[str], null_values: tuple[str, ...]) -> pd.DataFrame:
+    """Trim the mapped text columns; a cell of blanks or a null token (NULL, N/A, ...) is a missing value."""
+    raw = raw.copy()
+    nulls = [*null_values, ""]
+    for column in dict.fromkeys(columns):
+        text = raw[column].astype("string").str.strip()
+        raw[column] = text.mask(text.isin(nulls))
+    return raw
 
 
 def _priority(reason: str) -> int:
     return next((i for i, prefix in enumerate(_REASON_ORDER) if reason.startswith(prefix)), len(_REASON_ORDER))
 
 
-def validate_source(
-    raw: pd.DataFrame,
-    fields: dict[str, Field],
-    *,
-    source_file: str,
-    timestamp_format: str | None = None,
-    unique_rows: bool = False,
-) -> Validated:
-    """Validate `raw` (text columns, as read) against `fields`, keyed by the pipeline's names.
-
-    Reasons use the pipeline's names (missing customer_id), the quarantine's `column` the
-    user's, so that metrics read the same for every data set and a person can find the cell.
-    """
-    raw = _trimmed(raw, [spec.column for spec in fields.values()])
-    concepts = {spec.column: name for name, spec in fields.items()}
-    columns = {spec.column: _pandera_column(spec, timestamp_format) for spec in fields.values()}
-    schema = pa.DataFrameSchema(columns, unique=list(raw.columns) if unique_rows else None, report_duplicates="exclude_first")
-    # Where a column holds text that is not a number, pandera cannot run the column's range
-    # checks at all; they run on the next pass, once the unparseable rows are out.
-    failed, remaining = [], raw
-    while True:
-        try:
-            valid = schema.validate(remaining, lazy=True)
-            break
-        except SchemaErrors as errors:
-            per_row = _reasons_per_row(errors.failure_cases, concepts)
-            if per_row.empty:
-                raise
-            failed.append(per_row)
-            remaining = remaining.drop(index=per_row.index)
-    per_row = pd.concat(failed).sort_index(kind="stable") if failed else pd.DataFrame(columns=["reason", "column", "value"])
-    quarantine = _quarantine_rows(raw, per_row, source_file)
-    typed = pd.DataFrame({name: valid[spec.column] for name, spec in fields.items()})
-    for name, spec in fields.items():
-        if spec.kind == "timestamp":
-            typed[name] = typed[name].astype("datetime64[us]")
-        elif spec.kind == "text":
-            typed[name] = typed[name].astype("string")
-    typed["source_row"] = valid.index.to_numpy(dtype="int64") + 1
-    summary = {"rows_in": int(len(raw)), "rows_clean": int(len(typed)), "rows_quarantined": int(len(quarantine))}
-    by_reason = primary_reason(quarantine["reason"]).value_counts().sort_index()
-    summary["quarantined_by_reason"] = {str(reason): int(count) for reason, count in by_reason.items()}
-    return Validated(valid=typed.reset_index(drop=True), quarantine=quarantine, summary=summary)
-
-
-def _trimmed(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Trim the mapped text columns; a cell of blanks is a missing value."""
-    raw = raw.copy()
-    for column in dict.fromkeys(columns):
-        raw[column] = raw[column].str.strip().replace("", pd.NA)
-    return raw
-
-
-def _reasons_per_row(failures: pd.DataFrame, concepts: dict[str, str]) -> pd.DataFrame:
-    failures = failures[failures["index"].notna()].copy()
-    # pandera also reports a missing value as failing to coerce; `missing` already says it.
-    missing_coerced = failures["check"].str.startswith("coerce_dtype") & failures["failure_case"].isna()
-    failures = failures[~missing_coerced]
-    failures["reason"] = [
-        _reason(check, concepts.get(column, str(column)))
-        for check, column in zip(failures["check"], failures["column"], strict=True)
+def _reasons_per_row(raw: pd.DataFrame, checks: list[tuple[str, str, pd.Series]]) -> pd.DataFrame:
+    """One row per failing input row: its reasons (primary first), and the column and value of the primary one."""
+    hits = [
+        pd.DataFrame({"position": np.flatnonzero(mask.to_numpy(dtype=bool)), "reason": reason, "column": column, "order": order})
+        for order, (reason, column, mask) in enumerate(checks)
     ]
-    failures = failures[failures["reason"].notna()]
-    failures["index"] = failures["index"].astype("int64")
+    failures = pd.concat(hits, ignore_index=True) if hits else pd.DataFrame(columns=["position", "reason", "column", "order"])
     failures["priority"] = failures["reason"].map(_priority)
-    # Row uniqueness is reported once per column of the duplicate row: keep one failure per row and reason.
-    failures = failures.sort_values(["index", "priority", "column"], kind="stable").drop_duplicates(["index", "reason"])
-    failures.loc[failures["reason"] == "duplicate row", ["column", "failure_case"]] = ["(all)", None]
-    return failures.groupby("index", sort=True).agg(
-        reason=("reason", "; ".join), column=("column", "first"), value=("failure_case", "first")
-    )
+    failures = failures.sort_values(["position", "priority", "order"], kind="stable").drop_duplicates(["position", "reason"])
+    rank = failures.groupby("position", sort=False).cumcount().to_numpy()
+    first = failures[rank == 0].set_index("position")
+    reasons = first["reason"].astype(object)
+    for level in range(1, int(rank.max(initial=0)) + 1):  # a row's further reasons, joined level by level
+        more = failures[rank == level].set_index("position")["reason"]
+        reasons.loc[more.index] = reasons.loc[more.index] + "; " + more
+    value = pd.Series(None, index=first.index, dtype=object)
+    for column, rows in first.groupby("column", sort=False).groups.items():
+        if column != "(all)":
+            value.loc[rows] = raw[column].to_numpy()[rows.to_numpy()]
+    per_row = pd.DataFrame({"reason": reasons, "column": first["column"], "value": value})
+    per_row.index = raw.index[first.index.to_numpy(dtype="int64")]
+    return per_row
 
 
 def _quarantine_rows(raw: pd.DataFrame, per_row: pd.DataFrame, source_file: str) -> pd.DataFrame:
@@ -164,10 +208,13 @@ def _quarantine_rows(raw: pd.DataFrame, per_row: pd.DataFrame, source_file: str)
             "source_row": rows + 1,
             "reason": per_row["reason"].astype("string").to_numpy(),
             "column": per_row["column"].astype("string").to_numpy(),
-            "value": per_row["value"].astype("string").to_numpy(),
+            "value": pd.Series(per_row["value"].to_numpy(), dtype="string"),
         }
     )
-    return pd.concat([head, raw.loc[rows].reset_index(drop=True)], axis=1)
+    # A source column may be called `reason` or `value` too: it keeps its content under a marked name.
+    original = raw.loc[rows].reset_index(drop=True)
+    original.columns = [f"{column} (source)" if column in QUARANTINE_COLUMNS else column for column in original.columns]
+    return pd.concat([head, original], axis=1)
 
 
 def primary_reason(reasons: pd.Series) -> pd.Series:

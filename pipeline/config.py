@@ -19,18 +19,55 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ParseParams(Strict):
+    """How a file is read and which values are believable (docs/your_data.md)."""
+
+    encoding: str | None
+    delimiter: str | None
+    decimal: str = Field(min_length=1, max_length=1)
+    thousands: str | None = Field(max_length=1)
+    null_values: list[str]
+    earliest_date: dt.date
+    max_abs_number: float = Field(gt=0)
+
+
+class ParseOverrides(Strict):
+    """A source's own exceptions to `data.parse`: each key given replaces the shared one."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
+    null_values: list[str] | None = None
+    earliest_date: dt.date | None = None
+    max_abs_number: float | None = None
+
+
 class Source(Strict):
     """A user's file and which of its columns hold what the pipeline needs."""
 
     COLUMN_KEYS: ClassVar[tuple[str, ...]] = ()
     path: str
     customer_id: str
+    parse: ParseOverrides | None = None
+
+    def parsing(self, shared: ParseParams) -> ParseParams:
+        """The shared parse settings with this source's own exceptions applied."""
+        own = {} if self.parse is None else self.parse.model_dump(exclude_none=True)
+        return shared.model_copy(update=own)
 
     @property
     def mapped_columns(self) -> dict[str, str]:
         """The pipeline's name -> the user's column name, for every column that is mapped."""
         columns = {key: getattr(self, key) for key in ("customer_id", *self.COLUMN_KEYS)}
         return {key: column for key, column in columns.items() if column is not None}
+
+
+class FileCleaning(Strict):
+    """Quirks of one file: they apply to the file they are written for and to no other."""
+
+    cancel_prefix: str | None = None
+    exclude_products: list[str] = Field(default_factory=list)
 
 
 class TransactionsSource(Source):
@@ -42,9 +79,12 @@ class TransactionsSource(Source):
     order_id: str | None = None
     product: str | None = None
     timestamp_format: str | None = None
-    cancel_prefix: str | None = None
-    exclude_products: list[str] = Field(default_factory=list)
+    cleaning: dict[str, FileCleaning] = Field(default_factory=dict)
     drop_duplicates: bool
+
+    def cleaning_rules(self) -> FileCleaning:
+        """The rules written for this source's file (by name); none for any other file."""
+        return self.cleaning.get(Path(self.path).name, FileCleaning())
 
     @model_validator(mode="after")
     def _amount_is_derivable(self) -> TransactionsSource:
@@ -91,6 +131,7 @@ class SurveysSource(Source):
 
 
 class DataParams(Strict):
+    parse: ParseParams
     transactions: TransactionsSource
     events: EventsSource | None = None
     subscriptions: SubscriptionsSource | None = None

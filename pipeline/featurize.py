@@ -76,7 +76,7 @@ def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
     for name in ("transactions", "events", "subscriptions", "customers"):
         source = getattr(data, name)
         if source is not None:
-            tables[name] = con.create_table(name, ingest_source(name, source).clean)
+            tables[name] = con.create_table(name, ingest_source(name, source, data.parse).clean)
     return Sources.reading_event_types(**tables)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 from features import sources as cleaners
-from features.validation import primary_reason
+from features.validation import Parsing, primary_reason
 from pipeline import config, io
 
 CLEANERS = {
@@ -38,16 +39,30 @@ def _report(name: str, path: str, result: cleaners.Ingested) -> None:
     print(line, file=sys.stderr)
 
 
-def ingest_source(name: str, source: config.Source) -> cleaners.Ingested:
-    raw = io.read_raw_table(source.path)
-    io.require_columns(raw, source.mapped_columns, source.path, f"data.{name}")
-    return CLEANERS[name](raw, source, Path(source.path).name)
+def parsing(parse: config.ParseParams, run_day: dt.date) -> Parsing:
+    return Parsing(
+        null_values=tuple(parse.null_values), decimal=parse.decimal, thousands=parse.thousands,
+        earliest=dt.datetime.combine(parse.earliest_date, dt.time()),
+        latest=dt.datetime.combine(run_day + dt.timedelta(days=1), dt.time()),
+        max_abs_number=parse.max_abs_number,
+    )
+
+
+def ingest_source(name: str, source: config.Source, shared: config.ParseParams, run_day: dt.date | None = None) -> cleaners.Ingested:
+    """One source read and cleaned. `run_day` (default: today, UTC): rows dated after it are quarantined."""
+    parse = source.parsing(shared)
+    raw = io.read_raw_table(source.path, parse.encoding, parse.delimiter)
+    io.require_columns(raw.frame, source.mapped_columns, source.path, f"data.{name}")
+    rules = parsing(parse, run_day or dt.datetime.now(dt.UTC).date())
+    if raw.self_describing:
+        rules = replace(rules, decimal=".", thousands=None)
+    return CLEANERS[name](raw, source, rules)
 
 
 def run(params: config.Params) -> dict:
     mapped = {name: getattr(params.data, name) for name in CLEANERS if getattr(params.data, name) is not None}
     # Read and validate everything before writing anything: a bad file leaves the last outputs whole.
-    results = {name: ingest_source(name, source) for name, source in mapped.items()}
+    results = {name: ingest_source(name, source, params.data.parse) for name, source in mapped.items()}
     if results["transactions"].clean.empty:
         raise io.InputError(f"{params.data.transactions.path}: no valid transaction rows; see {config.QUARANTINE / 'transactions.csv'}")
 
@@ -55,7 +70,7 @@ def run(params: config.Params) -> dict:
         io.write_parquet(results[name].clean if name in results else cleaners.empty_table(name), target)
         quarantine = config.QUARANTINE / f"{name}.csv"
         if name in results:
-            io.write_csv(results[name].quarantine, quarantine)
+            io.write_spreadsheet_csv(results[name].quarantine, quarantine)
             _report(name, mapped[name].path, results[name])
         else:
             quarantine.unlink(missing_ok=True)

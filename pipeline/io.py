@@ -7,6 +7,8 @@ file in place, never half of a new one.
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import json
 import os
 import tempfile
@@ -17,16 +19,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.validation import RawTable
+
 
 class InputError(Exception):
     """An input cannot be used at all; the message names the file and, where it can, the column."""
 
 
-def read_raw_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, CSV.gz or Parquet file with every column as nullable text.
+def read_raw_table(path: str | Path, encoding: str | None = None, delimiter: str | None = None) -> RawTable:
+    """Read a CSV (plain or gzip) or Parquet file with every column as nullable text.
 
     Text, not inferred types: a bad date or number in row 400,000 must become a quarantined
-    row with a reason, not a failed read or a silently coerced value.
+    row with a reason, not a failed read or a silently coerced value. Left out, the encoding
+    (UTF-8 with or without a BOM, else Windows-1252) and the delimiter are detected.
     """
     path = Path(path)
     if not path.is_file():
@@ -34,16 +39,57 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
     suffixes = "".join(path.suffixes[-2:]).lower()
     try:
         if suffixes.endswith(".parquet"):
-            frame = pd.read_parquet(path).astype("string")
-        elif suffixes.endswith((".csv", ".csv.gz", ".txt", ".txt.gz")):
-            frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
-        else:
-            raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
+            return RawTable(pd.read_parquet(path).astype("string").reset_index(drop=True), path.name, self_describing=True)
+        if suffixes.endswith((".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")):
+            return _read_csv(path, encoding, delimiter)
+        raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
     except InputError:
         raise
     except Exception as exc:  # any reader failure is the same story for the user: unreadable
         raise InputError(f"{path}: cannot be read: {exc}") from exc
-    return frame.reset_index(drop=True)
+
+
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _open_text(path: Path, encoding: str):
+    return (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", encoding=encoding, newline="")
+
+
+def _read_csv(path: Path, encoding: str | None, delimiter: str | None) -> RawTable:
+    encodings = [encoding] if encoding else ["utf-8-sig", "cp1252"]
+    for attempt in encodings:
+        # utf-8-sig reads plain UTF-8 too, and drops the BOM an Excel export starts with.
+        attempt = "utf-8-sig" if attempt.lower().replace("_", "-") in ("utf-8", "utf8") else attempt
+        try:
+            with _open_text(path, attempt) as handle:
+                header = handle.readline()
+            sep = delimiter or max(CSV_DELIMITERS, key=header.count)
+            try:
+                frame = pd.read_csv(path, sep=sep, dtype="string", keep_default_na=False, na_values=[""], encoding=attempt)
+                return RawTable(frame.reset_index(drop=True), path.name)
+            except pd.errors.ParserError:
+                return _read_csv_row_by_row(path, attempt, sep)
+        except UnicodeDecodeError:
+            if attempt == encodings[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _read_csv_row_by_row(path: Path, encoding: str, delimiter: str) -> RawTable:
+    """The slow path for a file with rows that do not split into the header's columns: each such
+    row is kept (cut or padded to the header) and marked, so that it is quarantined, not lost."""
+    with _open_text(path, encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader)
+        rows, malformed = [], []
+        for fields in reader:
+            if not fields:
+                continue  # a blank line is no row, as for the fast reader
+            malformed.append(len(fields) != len(header))
+            rows.append((fields + [None] * len(header))[: len(header)])
+    frame = pd.DataFrame(rows, columns=header, dtype="string").replace("", pd.NA)
+    return RawTable(frame, path.name, malformed=pd.Series(malformed, index=frame.index, dtype=bool))
 
 
 def require_columns(frame: pd.DataFrame, mapping: dict[str, str], path: str | Path, section: str) -> None:
@@ -96,7 +142,8 @@ SPREADSHEET_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text that a spreadsheet would run as a formula, prefixed with ' so it shows as text.
 
-    Only text columns: a negative number is a number, not a formula.
+    Only text columns: a negative number is a number, not a formula. Text that reads as a
+    signed number (an id "+1") is escaped too, so that it stays the text it was.
     """
     safe = frame.copy()
     for column in safe.columns:

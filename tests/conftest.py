@@ -15,6 +15,17 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 EMBEDDED_TRANSACTIONS = ROOT / "data" / "raw" / "online_retail.csv.gz"
 
 
+def default_parsing(**changes):
+    """The parse rules of params.yaml's `data.parse`, run today, with `changes` to its keys."""
+    import datetime as dt
+
+    from pipeline.config import load_params
+    from pipeline.ingest import parsing
+
+    shared = load_params(ROOT / "params.yaml").data.parse.model_copy(update=changes)
+    return parsing(shared, dt.datetime.now(dt.UTC).date())
+
+
 def tracked_files(root: Path) -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],

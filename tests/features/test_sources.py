@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from features.sources import clean_customers, clean_events, clean_subscriptions, clean_surveys, clean_transactions
-from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
+from pipeline.config import CustomersSource, EventsSource, FileCleaning, SubscriptionsSource, SurveysSource, TransactionsSource
 from pipeline.io import InputError, read_raw_table, require_columns
+from tests.conftest import default_parsing
+
+PARSING = default_parsing()
 
 HEADER = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 ROWS = [
@@ -33,8 +36,7 @@ SOURCE = TransactionsSource(
     unit_price="UnitPrice",
     order_id="InvoiceNo",
     product="StockCode",
-    cancel_prefix="C",
-    exclude_products=["POST"],
+    cleaning={"retail.csv": FileCleaning(cancel_prefix="C", exclude_products=["POST"])},
     drop_duplicates=True,
 )
 
@@ -48,14 +50,14 @@ def raw(tmp_path: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def ingested(raw):
-    return clean_transactions(raw, SOURCE, "retail.csv")
+    return clean_transactions(raw, SOURCE, PARSING)
 
 
 def test_every_row_is_clean_or_quarantined_exactly_once(raw, ingested):
     clean_rows = set(ingested.clean["source_row"])
     quarantined_rows = set(ingested.quarantine["source_row"])
     assert clean_rows.isdisjoint(quarantined_rows)
-    assert clean_rows | quarantined_rows == set(range(1, len(raw) + 1))
+    assert clean_rows | quarantined_rows == set(range(1, len(raw.frame) + 1))
     assert ingested.summary["rows_in"] == ingested.summary["rows_clean"] + ingested.summary["rows_quarantined"] == 12
 
 
@@ -112,7 +114,7 @@ def test_without_order_ids_lines_at_one_moment_are_one_order(tmp_path):
     path = tmp_path / "cdnow.csv"
     path.write_text("customer_id,date,number_of_cds,dollar_value\n00002,1997-01-12,1,12.0\n00002,1997-01-12,5,77.0\n00002,1997-03-01,1,9.0\n")
     source = TransactionsSource(path=str(path), customer_id="customer_id", timestamp="date", amount="dollar_value", quantity="number_of_cds", drop_duplicates=True)
-    clean = clean_transactions(read_raw_table(path), source, path.name).clean
+    clean = clean_transactions(read_raw_table(path), source, PARSING).clean
     assert clean["customer_id"].tolist() == ["00002"] * 3  # leading zeros survive
     assert clean["order_id"].nunique() == 2
     assert clean["amount"].sum() == pytest.approx(98.0)
@@ -122,7 +124,7 @@ def test_timestamp_format_is_honoured(tmp_path):
     path = tmp_path / "dayfirst.csv"
     path.write_text("cust,when,value\na,03/02/2021 10:00,5\nb,31/12/2021 08:30,7\nc,2021-12-31,1\n")
     source = TransactionsSource(path=str(path), customer_id="cust", timestamp="when", amount="value", timestamp_format="%d/%m/%Y %H:%M", drop_duplicates=True)
-    result = clean_transactions(read_raw_table(path), source, path.name)
+    result = clean_transactions(read_raw_table(path), source, PARSING)
     assert result.clean.set_index("customer_id")["timestamp"]["a"] == pd.Timestamp("2021-02-03 10:00")
     assert result.quarantine["reason"].tolist() == ["unparseable timestamp"]
 
@@ -131,7 +133,7 @@ def test_missing_amount_is_quarantined_when_amount_is_the_value_column(tmp_path)
     path = tmp_path / "t.csv"
     path.write_text("c,t,v\na,2021-01-01,\nb,2021-01-02,abc\n")
     source = TransactionsSource(path=str(path), customer_id="c", timestamp="t", amount="v", drop_duplicates=True)
-    result = clean_transactions(read_raw_table(path), source, path.name)
+    result = clean_transactions(read_raw_table(path), source, PARSING)
     assert result.quarantine["reason"].tolist() == ["missing amount", "unparseable amount"]
     assert result.clean.empty
 
@@ -141,14 +143,14 @@ def test_events_are_validated_and_named(tmp_path):
     path.write_text("account_id,event_time,event_type_id,event_value\n1,2020-01-01 10:00:00,0,\n1,2020-01-02 10:00:00,2,3\n,2020-01-02 10:00:00,2,\n2,yesterday,1,\n")
     source = EventsSource(path=str(path), customer_id="account_id", timestamp="event_time", event_type="event_type_id",
                           value="event_value", event_type_names={"0": "post", "2": "like"}, drop_duplicates=False)
-    result = clean_events(read_raw_table(path), source, path.name)
+    result = clean_events(read_raw_table(path), source, PARSING)
     assert result.clean["event_type"].tolist() == ["post", "like"]
     assert result.clean["value"].tolist() == [1.0, 3.0]
     assert result.quarantine["reason"].tolist() == ["missing customer_id", "unparseable timestamp"]
 
 
 def test_a_missing_mapped_column_names_file_column_and_param(raw):
-    broken = raw.drop(columns=["UnitPrice"])
+    broken = raw.frame.drop(columns=["UnitPrice"])
     with pytest.raises(InputError, match=r"retail\.csv: column 'UnitPrice' \(params data\.transactions\.unit_price\) not found"):
         require_columns(broken, SOURCE.mapped_columns, "retail.csv", "data.transactions")
 
@@ -171,7 +173,7 @@ def test_parquet_and_gzip_inputs_read_as_text(tmp_path):
     with gzip.open(tmp_path / "t.csv.gz", "wt") as handle:
         frame.to_csv(handle, index=False)
     for name in ("t.parquet", "t.csv.gz"):
-        raw = read_raw_table(tmp_path / name)
+        raw = read_raw_table(tmp_path / name).frame
         assert all(str(dtype) == "string" for dtype in raw.dtypes)
         assert raw["v"].tolist() == ["1.5", "2.0"]
 
@@ -187,7 +189,7 @@ def test_subscriptions_keep_open_periods_and_quarantine_bad_ones(tmp_path):
     )
     source = SubscriptionsSource(path=str(path), customer_id="account_id", start="start_date", end="end_date",
                                  plan="product", price="mrr", discount="discount")
-    result = clean_subscriptions(read_raw_table(path), source, path.name)
+    result = clean_subscriptions(read_raw_table(path), source, PARSING)
     assert result.quarantine["reason"].tolist() == ["missing start", "negative price"]
     clean = result.clean
     assert clean["plan"].tolist() == ["basic", "pro"] and pd.isna(clean["end"].iloc[1])
@@ -198,7 +200,7 @@ def test_customers_are_one_row_each_with_prefixed_attributes(tmp_path):
     path = tmp_path / "accounts.csv"
     path.write_text("id,channel,country\n1,web,CN\n2,appstore2,\n1,web,RU\n")
     source = CustomersSource(path=str(path), customer_id="id", attributes=["channel", "country"])
-    result = clean_customers(read_raw_table(path), source, path.name)
+    result = clean_customers(read_raw_table(path), source, PARSING)
     assert list(result.clean.columns) == ["customer_id", "customer_channel", "customer_country", "source_row"]
     assert result.clean["customer_id"].tolist() == ["1", "2"]
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate customer_id"]]
@@ -208,7 +210,7 @@ def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):
     path = tmp_path / "nps.csv"
     path.write_text("id,answered,likely\n1,2021-01-01,10\n2,2021-01-02,11\n3,2021-01-03,-1\n4,2021-01-04,seven\n5,2021-01-05,0\n")
     source = SurveysSource(path=str(path), customer_id="id", timestamp="answered", score="likely")
-    result = clean_surveys(read_raw_table(path), source, path.name)
+    result = clean_surveys(read_raw_table(path), source, PARSING)
     assert result.clean["score"].tolist() == [10.0, 0.0]
     assert result.quarantine["reason"].tolist() == ["out of range score", "negative score", "unparseable score"]
     assert result.quarantine["source_row"].tolist() == [2, 3, 4]

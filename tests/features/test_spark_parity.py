@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +13,11 @@ import yaml
 
 from features import sources as cleaners
 from features.snapshots import Sources, snapshot
+from features.validation import RawTable
 from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource, load_params
 from pipeline.featurize import connect, write_table
 from pipeline.io import read_raw_table
-from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, shared_file
+from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, default_parsing, shared_file
 
 # CI installs the spark extra: there a missing pyspark is a failure, not a skip.
 if not os.environ.get("CI"):
@@ -37,15 +39,15 @@ def spark():
     con._session.stop()
 
 
-def write_clean(tmp_path: Path, name: str, kind: str, raw: pd.DataFrame, source) -> Path:
+def write_clean(tmp_path: Path, name: str, kind: str, raw: RawTable, source) -> Path:
     path = tmp_path / f"{name}.parquet"
-    getattr(cleaners, f"clean_{kind}")(raw, source, name).clean.to_parquet(path)
+    getattr(cleaners, f"clean_{kind}")(raw, source, default_parsing()).clean.to_parquet(path)
     return path
 
 
 def retail_tables(tmp_path: Path) -> dict[str, Path]:
     raw = read_raw_table(EMBEDDED_TRANSACTIONS)
-    raw = raw[raw["CustomerID"].fillna("").str.endswith("3")].reset_index(drop=True)
+    raw = replace(raw, frame=raw.frame[raw.frame["CustomerID"].fillna("").str.endswith("3")].reset_index(drop=True))
     source = load_params(ROOT / "params.yaml").data.transactions
     return {"transactions": write_clean(tmp_path, "retail", "transactions", raw, source)}
 
@@ -57,7 +59,7 @@ def churnsim_tables(tmp_path: Path) -> dict[str, Path]:
     for kind, mapping in data.items():
         source = SOURCE_TYPES[kind].model_validate(mapping)
         raw = read_raw_table(shared_file(*Path(mapping["path"]).parts[3:]))
-        raw = raw[pd.to_numeric(raw[source.customer_id]) % 10 == 0].reset_index(drop=True)
+        raw = replace(raw, frame=raw.frame[pd.to_numeric(raw.frame[source.customer_id]) % 10 == 0].reset_index(drop=True))
         tables[kind] = write_clean(tmp_path, kind, kind, raw, source)
     return tables
 

@@ -24,8 +24,9 @@ QUICK = TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 7}, n_tri
 
 @pytest.fixture(scope="session")
 def retail_training() -> pd.DataFrame:
-    source = load_params(ROOT / "params.yaml").data.transactions.model_copy(update={"path": str(ROOT / "data/raw/online_retail.csv.gz")})
-    clean = ingest_source("transactions", source).clean
+    data = load_params(ROOT / "params.yaml").data
+    source = data.transactions.model_copy(update={"path": str(ROOT / "data/raw/online_retail.csv.gz")})
+    clean = ingest_source("transactions", source, data.parse).clean
     clean = clean[clean["customer_id"].str[-1].isin(["0", "3", "6", "9"])]
     con = ibis.duckdb.connect(threads=2)
     sources = Sources(transactions=con.create_table("transactions", clean))
