@@ -56,6 +56,14 @@ def training_cutoffs(as_of: dt.datetime, horizon_days: int, count: int, spacing_
     return [latest - dt.timedelta(days=spacing_days * k) for k in reversed(range(count))]
 
 
+def earliest_start(as_of: dt.datetime, horizon_days: int, spacing_days: int, min_history_days: int) -> dt.datetime:
+    """The latest date the data may begin for the shortest run: one backtest fold at the latest
+    training cutoff, fitted on a cutoff at least a horizon before it, with its minimum history."""
+    latest = as_of - dt.timedelta(days=horizon_days)
+    steps = -(-horizon_days // spacing_days)  # whole spacings back to a horizon before the latest cutoff
+    return latest - dt.timedelta(days=spacing_days * steps + min_history_days)
+
+
 def with_history(cutoffs: list[dt.datetime], first_transaction: dt.datetime, min_history_days: int) -> tuple[list[dt.datetime], list[dt.datetime]]:
     """(kept, skipped): the cutoffs with at least `min_history_days` of data before them, and the others.
 

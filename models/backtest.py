@@ -25,7 +25,7 @@ from models.metrics import (
     roc_points,
     value_metrics,
 )
-from models.training import split_by_time
+from models.errors import InsufficientData
 from models.uncertainty import bootstrap, interval
 
 MODEL = "model"
@@ -43,23 +43,22 @@ class Fold:
     evaluation: pd.DataFrame  # the snapshot at the cutoff, with what happened next
 
 
-def folds(training: pd.DataFrame, horizon_days: int, count: int, validation_cutoffs: int = 1) -> list[Fold]:
-    """The latest `count` cutoffs at which the procedure could have run; oldest first."""
+def folds(training: pd.DataFrame, horizon_days: int, count: int) -> list[Fold]:
+    """The latest `count` cutoffs at which the procedure could have run (with a labelled
+    snapshot before them), oldest first; fewer where the history holds fewer."""
     usable = []
-    for cutoff in sorted(training["cutoff"].unique(), reverse=True):
+    for cutoff in sorted(training["cutoff"].unique(), reverse=True)[:count]:
         labelled = training[training["cutoff"] <= pd.Timestamp(cutoff) - pd.Timedelta(days=horizon_days)]
-        try:
-            split_by_time(labelled, horizon_days, validation_cutoffs)
-        except ValueError:
-            continue
+        if labelled.empty:
+            break
         usable.append(Fold(pd.Timestamp(cutoff), labelled, training[training["cutoff"] == cutoff]))
-        if len(usable) == count:
-            return usable[::-1]
-    raise ValueError(
-        f"a {count}-fold backtest needs {count} cutoffs each with an earlier history to fit and validate on "
-        f"({validation_cutoffs} validation cutoffs, labels {horizon_days} days long); found {len(usable)}: "
-        f"raise features.training_cutoffs or lower train.backtest_folds or train.validation_cutoffs"
-    )
+    if not usable:
+        raise InsufficientData(
+            f"no training cutoff has a labelled snapshot a horizon ({horizon_days} days) before it, so the procedure "
+            "cannot be backtested: the history must span at least two horizons plus features.min_history_days "
+            "before as_of (docs/your_data.md)"
+        )
+    return usable[::-1]
 
 
 def fold_scores(fold: Fold, model: ChurnModel, horizon_days: int) -> pd.DataFrame:

@@ -24,6 +24,8 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from lifetimes.utils import ConvergenceError
 
+from models.errors import InsufficientData
+
 DAYS_PER_WEEK = 7.0
 DAYS_PER_MONTH = 365.25 / 12
 PENALIZERS = (0.0, 0.001, 0.01, 0.1)
@@ -74,7 +76,10 @@ def _fit_with_least_penalty(make, fit, name: str):
                 return fit(make(penalizer_coef=penalizer))
         except ConvergenceError:
             continue
-    raise ConvergenceError(f"{name} did not converge with any penalizer in {PENALIZERS}")
+    raise InsufficientData(
+        f"{name} did not converge on these customers with any penalizer in {PENALIZERS}: "
+        "too few customers, or too few with repeat purchases, to fit it"
+    )
 
 
 # lifetimes starts Pareto/NBD's search from random values (BG/NBD's from fixed ones): start it

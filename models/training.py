@@ -2,7 +2,8 @@
 
 1. validate by time: validate on the latest cutoff (or the latest few, pooled, where the
    outcome is rare) and fit on the cutoffs whose label windows closed by the first of them
-   (never a random split across time);
+   (never a random split across time). Where the history is too short for that, validate on
+   a quarter of the customers at the latest cutoffs and fit on the others (`validation_split`);
 2. tune LightGBM with Optuna on that split (models/tuning.py);
 3. keep the tuned model's predictions on the validation cutoffs, a time slice it never saw
    (the churn model calibrates on them);
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -20,6 +22,7 @@ import optuna
 import pandas as pd
 
 from features.snapshots import LABEL_COLUMNS
+from models.errors import InsufficientData
 from models.tuning import tune
 
 KEY_COLUMNS = ("customer_id", "cutoff")
@@ -47,10 +50,11 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class TimeSplit:
+class ValidationSplit:
     fit: pd.DataFrame
     validation: pd.DataFrame
     validation_cutoffs: tuple[pd.Timestamp, ...]
+    by: Literal["time", "customer"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class FitReport:
     params: dict
     boosting_rounds: int
     validation_cutoffs: tuple[pd.Timestamp, ...]
+    validated_by: Literal["time", "customer"]
     fit_rows: int
     validation_rows: int
     refit_rows: int
@@ -70,7 +75,7 @@ class FitReport:
 @dataclass(frozen=True)
 class TunedFit:
     booster: lgb.Booster  # refitted on every labelled snapshot
-    split: TimeSplit
+    split: ValidationSplit
     validation_predictions: np.ndarray  # of the booster fitted on split.fit only
     report: FitReport
 
@@ -99,19 +104,43 @@ def feature_columns(snapshot: pd.DataFrame) -> list[str]:
     return [column for column in snapshot.columns if column not in excluded]
 
 
-def split_by_time(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int = 1) -> TimeSplit:
-    """Validate on the latest `validation_cutoffs` cutoffs; fit on those whose label window closed by the first."""
+def validation_split(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int = 1) -> ValidationSplit:
+    """Validate on the latest `validation_cutoffs` cutoffs; fit on those whose label window closed by the first.
+
+    Where no cutoff is a horizon older than those (a short history), validate on a quarter of
+    the customers at them and fit on the other customers' rows: tuning is then judged on the
+    fit's own outcome period, but a backtest fold is still judged on a later one.
+    """
     cutoffs = [pd.Timestamp(cutoff) for cutoff in sorted(labelled["cutoff"].unique())]
-    if len(cutoffs) <= validation_cutoffs:
-        raise ValueError(f"{len(cutoffs)} labelled cutoffs: too few to validate on {validation_cutoffs} and fit on earlier ones")
+    if not cutoffs:
+        raise InsufficientData("no labelled snapshot to fit and validate on")
     validation = tuple(cutoffs[-validation_cutoffs:])
     fit = labelled[labelled["cutoff"] <= validation[0] - pd.Timedelta(days=horizon_days)]
-    if fit.empty:
-        raise ValueError(
-            f"no training cutoff has a label window that ends by the validation cutoff {validation[0]:%Y-%m-%d}: "
-            f"use more cutoffs or a wider spacing (features.training_cutoffs, features.cutoff_spacing_days)"
-        )
-    return TimeSplit(fit=fit, validation=labelled[labelled["cutoff"].isin(validation)], validation_cutoffs=validation)
+    if not fit.empty:
+        return ValidationSplit(fit, labelled[labelled["cutoff"].isin(validation)], validation, "time")
+    held_out = held_out_customers(labelled["customer_id"])
+    at_validation = labelled["cutoff"].isin(validation)
+    return ValidationSplit(labelled[~held_out], labelled[held_out & at_validation], validation, "customer")
+
+
+def require_both_outcomes(labelled: pd.DataFrame, horizon_days: int, validation_cutoffs: int, minimum: int, where: str) -> None:
+    """Stop, with a sentence, unless the fit and the validation rows of `labelled` each hold at
+    least `minimum` customers who left and as many who stayed: fewer train or judge nothing."""
+    split = validation_split(labelled, horizon_days, validation_cutoffs)
+    for part, rows in (("fitting", split.fit), ("validation", split.validation)):
+        left = int(rows["churned"].sum())
+        stayed = len(rows) - left
+        if min(left, stayed) < minimum:
+            raise InsufficientData(
+                f"{where}: the {part} snapshots hold {left:,} customers who left and {stayed:,} who stayed; "
+                f"at least {minimum} of each are needed (train.min_outcomes): give more customers or more history"
+            )
+
+
+def held_out_customers(customer_ids: pd.Series) -> pd.Series:
+    """A fixed quarter of the customers, by a hash of the id: the same whichever rows are asked about."""
+    hashed = pd.util.hash_pandas_object(customer_ids.astype("string"), index=False).to_numpy()
+    return pd.Series(hashed % 4 == 0, index=customer_ids.index)
 
 
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -145,7 +174,7 @@ def tune_and_refit(
 ) -> TunedFit:
     """The procedure of the module docstring; `target` reads the label from a frame of snapshots."""
     features = feature_columns(labelled)
-    split = split_by_time(labelled, horizon_days, settings.validation_cutoffs)
+    split = validation_split(labelled, horizon_days, settings.validation_cutoffs)
     train_set = dataset(split.fit, features, target(split.fit))
     valid_set = dataset(split.validation, features, target(split.validation), reference=train_set)
     tuned = tune(
@@ -165,6 +194,7 @@ def tune_and_refit(
         params=tuned.params,
         boosting_rounds=tuned.boosting_rounds,
         validation_cutoffs=split.validation_cutoffs,
+        validated_by=split.by,
         fit_rows=len(split.fit),
         validation_rows=len(split.validation),
         refit_rows=len(labelled),

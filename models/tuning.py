@@ -48,15 +48,24 @@ class TuningResult:
 
 
 def new_study(name: str, storage: str | None, seed: int) -> optuna.Study:
-    """A study that resumes where an interrupted one with the same name stopped."""
-    return optuna.create_study(
+    """A study that resumes where an interrupted one with the same name stopped.
+
+    A trial still RUNNING when the study is opened was cut off with its process (one process
+    works on a study at a time): it is marked failed, and its place in the budget run again.
+    """
+    backend = optuna.storages.get_storage(storage)
+    study = optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=backend,
         load_if_exists=True,
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     )
+    study_id = backend.get_study_id_from_name(name)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        backend.set_trial_state_values(backend.get_trial_id_from_study_id_trial_number(study_id, trial.number), optuna.trial.TrialState.FAIL)
+    return study
 
 
 def tune(

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import typer
 
+from models.errors import InsufficientData
 from pipeline import config, io
 
 app = typer.Typer(help="Customer churn and lifetime-value pipeline.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# Problems with the user's files or settings: one line naming what to change, never a traceback.
+USER_ERRORS = (config.ConfigError, io.InputError, InsufficientData)
+
+@app.callback()
+def _on_start() -> None:
+    # A scheduler's kill (SIGTERM) ends a stage as Ctrl-C does: its MLflow runs end FAILED, the
+    # Optuna trial fails, and its staged outputs are discarded, the previous ones left whole.
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
 
 ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file.")
 
@@ -31,7 +47,7 @@ def _fail(exc: Exception) -> None:
 def _stage(run, params_path: Path):
     try:
         return run(_load(params_path))
-    except (config.ConfigError, io.InputError) as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
 
 
@@ -132,7 +148,7 @@ def score(
     except retrain.Locked as exc:
         print(f"score: {exc}", file=sys.stderr)
         raise typer.Exit(code=retrain.LOCKED) from None
-    except (config.ConfigError, io.InputError) as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}; "
           f"{metrics['lapsed_customers']:,} lapsed -> {config.WIN_BACK}", file=sys.stderr)
@@ -150,7 +166,7 @@ def _retrain(params_path: Path, reproduce_first: bool) -> None:
     except stage.Locked as exc:
         print(f"retrain: {exc}", file=sys.stderr)
         raise typer.Exit(code=stage.LOCKED) from None
-    except (config.ConfigError, io.InputError) as exc:
+    except USER_ERRORS as exc:
         _fail(exc)
     except stage.StepFailed as exc:
         print(f"retrain: failed at {exc}; the champion and {config.SCORED_CUSTOMERS} are unchanged", file=sys.stderr)

@@ -160,6 +160,7 @@ class TrainParams(Strict):
     timeout_seconds: float | None = Field(gt=0)
     calibration: Literal["isotonic", "sigmoid", "none"]
     backtest_folds: int = Field(ge=1)
+    min_outcomes: int = Field(ge=1)
     validation_cutoffs: int = Field(ge=1)
     bootstrap_replicates: int = Field(ge=50)
     lightgbm: dict[str, float | int | str | bool]

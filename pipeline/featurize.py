@@ -10,7 +10,9 @@ import ibis
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.snapshots import Sources, default_as_of, lapsed_customers, snapshot, training_cutoffs, training_snapshots, with_history
+from features.snapshots import (
+    Sources, default_as_of, earliest_start, lapsed_customers, snapshot, training_cutoffs, training_snapshots, with_history,
+)
 from pipeline import config, io
 
 
@@ -80,47 +82,62 @@ def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
     return Sources.reading_event_types(**tables)
 
 
+def check_as_of(as_of: dt.datetime, first: dt.datetime, last: dt.datetime, horizon_days: int, path: str) -> None:
+    """as_of must lie within the data's reach: after its first day, at most a horizon after its last."""
+    if as_of <= first:
+        raise config.ConfigError(f"score.as_of {as_of:%Y-%m-%d} is not after the first transaction of {path} ({first:%Y-%m-%d})")
+    if as_of > last + dt.timedelta(days=horizon_days):
+        raise config.ConfigError(
+            f"score.as_of {as_of:%Y-%m-%d} is {(as_of - last).days} days after the last transaction of {path} ({last:%Y-%m-%d}), "
+            f"more than a horizon (score.horizon_days {horizon_days}): every customer would look lapsed. Set score.as_of to null "
+            "(the day after the data ends) or give newer data"
+        )
+
+
 def run(params: config.Params) -> dict:
     con = connect(params.features)
     sources = load_sources(con)
     transactions = sources.transactions
     first, last = (transactions.timestamp.min().to_pandas(), transactions.timestamp.max().to_pandas())
     as_of = resolve_as_of(params.score, last.to_pydatetime())
-    planned = training_cutoffs(
-        as_of, params.score.horizon_days, params.features.training_cutoffs, params.features.cutoff_spacing_days
-    )
-    min_history = params.features.min_history_days
+    horizon, spacing, min_history = params.score.horizon_days, params.features.cutoff_spacing_days, params.features.min_history_days
+    check_as_of(as_of, first.to_pydatetime(), last.to_pydatetime(), horizon, params.data.transactions.path)
+    planned = training_cutoffs(as_of, horizon, params.features.training_cutoffs, spacing)
     cutoffs, skipped = with_history(planned, first.to_pydatetime(), min_history)
-    if len(cutoffs) < 2:
+    needed_start = earliest_start(as_of, horizon, spacing, min_history)
+    if first.to_pydatetime() > needed_start:
         raise config.ConfigError(
-            f"{len(cutoffs)} of the {len(planned)} training cutoffs have {min_history} days of history before them "
-            f"(the data begins {first:%Y-%m-%d}; the latest cutoff is {planned[-1]:%Y-%m-%d}, score.horizon_days before as_of "
-            f"{as_of:%Y-%m-%d}): at least 2 are needed, so the data must begin by "
-            f"{planned[-1] - dt.timedelta(days=min_history + params.features.cutoff_spacing_days):%Y-%m-%d}. "
-            "Lower features.min_history_days or features.cutoff_spacing_days, or give more history"
+            f"{params.data.transactions.path}: the data begins {first:%Y-%m-%d}, {(as_of - first.to_pydatetime()).days} days before as_of "
+            f"{as_of:%Y-%m-%d}; it must begin by {needed_start:%Y-%m-%d}: two horizons (score.horizon_days {horizon}) on the "
+            f"{spacing}-day grid of cutoffs (features.cutoff_spacing_days) plus features.min_history_days ({min_history}) "
+            "for one backtest fold (docs/your_data.md)"
         )
     windows, active_days = params.features.windows_days, params.features.active_days
-    write_table(con, training_snapshots(sources, cutoffs, windows, params.score.horizon_days, active_days), config.TRAINING_SNAPSHOTS)
-    write_table(con, snapshot(sources, as_of, windows, active_days=active_days), config.SCORING_SNAPSHOT)
-    write_table(con, lapsed_customers(sources, as_of, windows, active_days), config.LAPSED_SNAPSHOT)
+    with io.publishing("features") as publication:
+        training_path, scoring_path, lapsed_path = (
+            publication.staged(target) for target in (config.TRAINING_SNAPSHOTS, config.SCORING_SNAPSHOT, config.LAPSED_SNAPSHOT)
+        )
+        write_table(con, training_snapshots(sources, cutoffs, windows, params.score.horizon_days, active_days), training_path)
+        write_table(con, snapshot(sources, as_of, windows, active_days=active_days), scoring_path)
+        write_table(con, lapsed_customers(sources, as_of, windows, active_days), lapsed_path)
 
-    labels = pd.read_parquet(config.TRAINING_SNAPSHOTS, columns=["cutoff", "churned"])
-    per_cutoff = labels.groupby("cutoff")["churned"].agg(customers="size", churn_rate="mean").reset_index()
-    metrics = {
-        "as_of": as_of.date().isoformat(),
-        "horizon_days": params.score.horizon_days,
-        "scoring_customers": pq.read_metadata(config.SCORING_SNAPSHOT).num_rows,
-        "lapsed_customers": pq.read_metadata(config.LAPSED_SNAPSHOT).num_rows,
-        "training_rows": int(per_cutoff["customers"].sum()),
-        "cutoffs": {
-            pd.Timestamp(row.cutoff).date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
-            for row in per_cutoff.itertuples()
-        },
-        "skipped_cutoffs": {
-            f"{cutoff:%Y-%m-%d}": f"{(cutoff - first.to_pydatetime()).days} days of history, fewer than features.min_history_days" for cutoff in skipped
-        },
-        "event_types": list(sources.event_types),
-        "population": "subscribed at the cutoff" if sources.subscriptions is not None else f"bought in the {active_days} days before the cutoff",
-    }
-    io.write_json(metrics, config.FEATURES_METRICS)
+        labels = pd.read_parquet(training_path, columns=["cutoff", "churned"])
+        per_cutoff = labels.groupby("cutoff")["churned"].agg(customers="size", churn_rate="mean").reset_index()
+        metrics = {
+            "as_of": as_of.date().isoformat(),
+            "horizon_days": params.score.horizon_days,
+            "scoring_customers": pq.read_metadata(scoring_path).num_rows,
+            "lapsed_customers": pq.read_metadata(lapsed_path).num_rows,
+            "training_rows": int(per_cutoff["customers"].sum()),
+            "cutoffs": {
+                pd.Timestamp(row.cutoff).date().isoformat(): {"customers": int(row.customers), "churn_rate": round(float(row.churn_rate), 4)}
+                for row in per_cutoff.itertuples()
+            },
+            "skipped_cutoffs": {
+                f"{cutoff:%Y-%m-%d}": f"{(cutoff - first.to_pydatetime()).days} days of history, fewer than features.min_history_days" for cutoff in skipped
+            },
+            "event_types": list(sources.event_types),
+            "population": "subscribed at the cutoff" if sources.subscriptions is not None else f"bought in the {active_days} days before the cutoff",
+        }
+        io.write_json(metrics, publication.staged(config.FEATURES_METRICS))
     return metrics

@@ -26,17 +26,17 @@ CLEAN_TABLES = {
 }
 
 
-def _report(name: str, path: str, result: cleaners.Ingested) -> None:
+def summary_line(name: str, path: str, result: cleaners.Ingested) -> str:
     summary = result.summary
     line = f"{name}: {path}: {summary['rows_in']:,} rows in, {summary['rows_clean']:,} clean"
     if len(result.quarantine):
         first = result.quarantine.iloc[0]
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary["quarantined_by_reason"].items())
         line += (
-            f", {summary['rows_quarantined']:,} quarantined ({reasons}) -> {config.QUARANTINE / f'{name}.csv'}"
+            f", {summary['rows_quarantined']:,} quarantined ({reasons})"
             f"; first: row {first['source_row']}, column {first['column']!r}: {primary_reason(result.quarantine['reason']).iloc[0]}"
         )
-    print(line, file=sys.stderr)
+    return line
 
 
 def parsing(parse: config.ParseParams, run_day: dt.date) -> Parsing:
@@ -64,16 +64,19 @@ def run(params: config.Params) -> dict:
     # Read and validate everything before writing anything: a bad file leaves the last outputs whole.
     results = {name: ingest_source(name, source, params.data.parse) for name, source in mapped.items()}
     if results["transactions"].clean.empty:
-        raise io.InputError(f"{params.data.transactions.path}: no valid transaction rows; see {config.QUARANTINE / 'transactions.csv'}")
+        raise io.InputError(f"no valid transaction rows: {summary_line('transactions', params.data.transactions.path, results['transactions'])}")
 
-    for name, target in CLEAN_TABLES.items():
-        io.write_parquet(results[name].clean if name in results else cleaners.empty_table(name), target)
-        quarantine = config.QUARANTINE / f"{name}.csv"
-        if name in results:
-            io.write_spreadsheet_csv(results[name].quarantine, quarantine)
-            _report(name, mapped[name].path, results[name])
-        else:
-            quarantine.unlink(missing_ok=True)
     metrics = {name: result.summary for name, result in results.items()}
-    io.write_json(metrics, config.INGEST_METRICS)
+    with io.publishing("ingest") as publication:
+        for name, target in CLEAN_TABLES.items():
+            io.write_parquet(results[name].clean if name in results else cleaners.empty_table(name), publication.staged(target))
+            quarantine = config.QUARANTINE / f"{name}.csv"
+            if name in results:
+                io.write_spreadsheet_csv(results[name].quarantine, publication.staged(quarantine))
+            else:
+                publication.remove(quarantine)
+        io.write_json(metrics, publication.staged(config.INGEST_METRICS))
+    for name, result in results.items():
+        quarantined = f" -> {config.QUARANTINE / f'{name}.csv'}" if len(result.quarantine) else ""
+        print(summary_line(name, mapped[name].path, result) + quarantined, file=sys.stderr)
     return metrics

@@ -1,7 +1,8 @@
 """Reading inputs and writing outputs: the edges of the pipeline.
 
 Every writer goes through `atomic_path`, so a run that dies midway leaves the previous
-file in place, never half of a new one.
+file in place, never half of a new one; a stage's outputs are published together
+(`publishing`), so it never leaves some new and some old.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +172,81 @@ def write_json(payload: dict, target: str | Path) -> None:
 def write_text(text: str, target: str | Path) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+STAGING = Path(".staging")
+_COMMIT = "COMMIT"
+
+
+class Publication:
+    """A stage's outputs, written aside and put in place together.
+
+    The stage writes each output (file or folder) at `staged(target)`. `commit` first writes
+    the list of targets in one step, the commit point, then moves each into place. A run
+    killed before the commit point is discarded by the next run, one killed after it is
+    finished by the next run: either way the outputs are all old or all new.
+    """
+
+    def __init__(self, stage: str):
+        self.root = STAGING / stage
+        self.targets: list[str] = []
+        self.removed: list[str] = []
+
+    def staged(self, target: str | Path) -> Path:
+        path = self.root / "new" / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.targets.append(str(target))
+        return path
+
+    def remove(self, target: str | Path) -> None:
+        """`target` is no output of this run: it goes when the others arrive."""
+        self.removed.append(str(target))
+
+    def commit(self) -> None:
+        write_text(json.dumps({"targets": self.targets, "removed": self.removed}), self.root / _COMMIT)
+        _roll_forward(self.root)
+
+
+def _roll_forward(root: Path) -> None:
+    plan = json.loads((root / _COMMIT).read_text(encoding="utf-8"))
+    for target in plan["targets"]:
+        new, target_path = root / "new" / target, Path(target)
+        if not new.exists():
+            continue  # moved before an interruption
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        if target_path.is_dir():  # a folder cannot be replaced in one call: the old one is moved aside first
+            old = root / "old" / target
+            shutil.rmtree(old, ignore_errors=True)
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target_path, old)
+        os.replace(new, target_path)
+    for target in plan["removed"]:
+        target_path = Path(target)
+        shutil.rmtree(target_path) if target_path.is_dir() else target_path.unlink(missing_ok=True)
+    shutil.rmtree(root)
+    with contextlib.suppress(OSError):  # the staging folder goes once no stage has anything in it
+        STAGING.rmdir()
+
+
+def recover(stage: str) -> None:
+    """Finish the last run of `stage` if it passed its commit point, else discard what it left."""
+    root = STAGING / stage
+    if (root / _COMMIT).is_file():
+        _roll_forward(root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            STAGING.rmdir()
+
+
+@contextlib.contextmanager
+def publishing(stage: str) -> Iterator[Publication]:
+    """A `Publication` for `stage`, committed when the block completes, discarded if it fails."""
+    recover(stage)
+    publication = Publication(stage)
+    try:
+        yield publication
+    except BaseException:
+        shutil.rmtree(publication.root, ignore_errors=True)
+        raise
+    publication.commit()

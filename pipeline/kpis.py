@@ -34,11 +34,12 @@ def run(params: config.Params) -> dict:
         events=_optional(config.CLEAN_EVENTS),
     )
     cohorts = cohort_retention(purchases, until, params.kpis.period)
-    io.write_csv(kpis, config.KPIS, float_format="%.6g")
-    io.write_csv(cohorts.reset_index(), config.COHORT_RETENTION, float_format="%.4g")
-    for name in PLOTTED:
-        io.write_csv(kpis[["period", name]], config.KPI_PLOTS / f"{name}.csv", float_format="%.6g")
     latest = kpis.iloc[-1].to_dict() if len(kpis) else {}
     metrics = {"periods": len(kpis), "latest": {key: (None if pd.isna(value) else value) for key, value in latest.items()}}
-    io.write_json(metrics, config.KPI_METRICS)
+    with io.publishing("kpis") as publication:
+        io.write_csv(kpis, publication.staged(config.KPIS), float_format="%.6g")
+        io.write_csv(cohorts.reset_index(), publication.staged(config.COHORT_RETENTION), float_format="%.4g")
+        for name in PLOTTED:
+            io.write_csv(kpis[["period", name]], publication.staged(config.KPI_PLOTS / f"{name}.csv"), float_format="%.6g")
+        io.write_json(metrics, publication.staged(config.KPI_METRICS))
     return metrics

@@ -15,7 +15,7 @@ from features.snapshots import LABEL_COLUMNS
 from models import backtest
 from models import outcomes as measure
 from models.customer_list import score_customers
-from pipeline import artifacts, config, io
+from pipeline import artifacts, config, io, tracking
 from pipeline.score import list_settings
 from pipeline.train import fold_directory, start_tracking
 
@@ -40,7 +40,7 @@ def fold_outcomes(params: config.Params, fold: backtest.Fold) -> pd.DataFrame:
 
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
-    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds, params.train.validation_cutoffs)
+    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds)
     campaign = list_settings(params).campaign
     rows = pd.concat([fold_outcomes(params, fold) for fold in folds], ignore_index=True)
     per_fold = {f"{cutoff:%Y-%m-%d}": measure.list_metrics(part, campaign) for cutoff, part in rows.groupby("cutoff", sort=True)}
@@ -51,11 +51,11 @@ def run(params: config.Params) -> dict:
     }
     curves = measure.curves(rows)
 
-    io.write_json(metrics, config.OUTCOME_METRICS)
-    for name, points in curves.items():
-        io.write_csv(points, config.OUTCOME_PLOTS / f"{name}.csv", float_format="%.6g")
     start_tracking(params)
-    with mlflow.start_run(run_name="outcomes"):
+    with io.publishing("outcomes") as publication, tracking.start_run("outcomes"):
+        io.write_json(metrics, publication.staged(config.OUTCOME_METRICS))
+        for name, points in curves.items():
+            io.write_csv(points, publication.staged(config.OUTCOME_PLOTS / f"{name}.csv"), float_format="%.6g")
         mlflow.log_metrics(
             {f"pooled.{name}": value for name, value in measure.flat_figures(metrics["pooled"]).items()}
             | {f"latest.{name}": value for name, value in measure.flat_figures(per_fold[latest]).items()}

@@ -222,7 +222,7 @@ def procedures_evidence(model: Judged, params: config.Params, client: MlflowClie
     except ValidationError as exc:
         return f"the champion's recorded params are not valid for this code ({exc.error_count()} errors)"
     scores = pd.read_parquet(model.backtest)
-    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds, params.train.validation_cutoffs)
+    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds)
     replayed = []
     for fold in folds:
         replay = fit(fold.labelled, f"replay-{model.name}-{fold.cutoff:%Y-%m-%d}")[0]
@@ -375,7 +375,7 @@ def promote(params: config.Params) -> tuple[dict, int]:
     mlflow.set_tracking_uri(config.tracking_uri())
     mlflow.set_experiment(params.tracking.experiment)
     client = MlflowClient()
-    with mlflow.start_run(run_name="retrain"):
+    with tracking.start_run("retrain"):
         with step("gate"):
             challenger = registered_pair(client, tracking.NEW_MODEL_ALIAS)
             if challenger is None:

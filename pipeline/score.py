@@ -109,12 +109,13 @@ def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, 
 
 
 def publish(params: config.Params, scored: Scored) -> None:
-    """Write the list, its campaign figures and the drift report (each file atomically); log the run."""
-    io.write_json(scored.drift, config.DRIFT_METRICS)
-    io.write_spreadsheet_csv(scored.customers, config.SCORED_CUSTOMERS)
-    io.write_spreadsheet_csv(scored.win_back, config.WIN_BACK)
-    io.write_parquet(scored.customers, config.SCORED_CUSTOMERS_PARQUET)
-    io.write_json(scored.metrics, config.CAMPAIGN_METRICS)
+    """Write the list, its campaign figures and the drift report (all put in place together); log the run."""
+    with io.publishing("score") as publication:
+        io.write_json(scored.drift, publication.staged(config.DRIFT_METRICS))
+        io.write_spreadsheet_csv(scored.customers, publication.staged(config.SCORED_CUSTOMERS))
+        io.write_spreadsheet_csv(scored.win_back, publication.staged(config.WIN_BACK))
+        io.write_parquet(scored.customers, publication.staged(config.SCORED_CUSTOMERS_PARQUET))
+        io.write_json(scored.metrics, publication.staged(config.CAMPAIGN_METRICS))
     _log_run(params, scored.metrics)
 
 
@@ -144,7 +145,7 @@ def run(params: config.Params, alias: str | None = None, as_of: dt.date | None =
 def _log_run(params: config.Params, metrics: dict) -> None:
     mlflow.set_tracking_uri(config.tracking_uri())
     mlflow.set_experiment(params.tracking.experiment)
-    with mlflow.start_run(run_name="score", nested=True):  # nested under `churn retrain`'s run when it scores
+    with tracking.start_run("score", nested=True):  # nested under `churn retrain`'s run when it scores
         mlflow.log_params({f"campaign.{key}": value for key, value in params.campaign.model_dump().items()} | {"models": metrics["models"]})
         mlflow.log_metrics({f"{name}.{key}": value for name, figures in metrics["campaign"].items() for key, value in figures.items()})
         mlflow.log_metric("customers", metrics["customers"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,40 @@ NEW_MODEL_ALIAS = "challenger"
 CHAMPION_ALIAS = "champion"  # moved by `churn retrain`'s gate only; the published list is always its
 MODEL_DIGEST_TAG = "model_digest"  # ties a registered version to the model files a stage wrote
 BACKTEST_ARTIFACT = "evaluation"  # each training run's backtest predictions, for a later champion/challenger gate
+
+
+PROCESS_TAG = "process"  # host:pid of the process that ran it: a RUNNING run whose process is gone was killed
+
+
+def start_run(name: str, nested: bool = False) -> mlflow.ActiveRun:
+    """An MLflow run tagged with the process running it (see `end_killed_runs`)."""
+    return mlflow.start_run(run_name=name, nested=nested, tags={PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"})
+
+
+def end_killed_runs(experiment: str) -> list[str]:
+    """Mark KILLED the runs of `experiment` left RUNNING by a process of this host that no longer
+    exists (killed with no chance to end them). Returns their ids."""
+    client, host = MlflowClient(), socket.gethostname()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    ended = []
+    for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'"):
+        owner_host, _, pid = run.data.tags.get(PROCESS_TAG, "").rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def aliased_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

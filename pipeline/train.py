@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pandas as pd
 from optuna_integration import MLflowCallback
 
 from models import backtest, churn
-from models.training import FitReport, TrainingSettings
+from models.training import FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
 from pipeline import artifacts, config, io, tracking
 
@@ -56,7 +57,7 @@ def fit_in_nested_run(name: str, study_name: str, seed: int, loss_name: str, fit
     storage = f"sqlite:///{(config.STUDIES / 'studies.db').as_posix()}"
     study = new_study(study_name, storage, seed)
     trial_logger = MLflowCallback(metric_name=loss_name, create_experiment=False, mlflow_kwargs={"nested": True})
-    with mlflow.start_run(run_name=name, nested=True):
+    with tracking.start_run(name, nested=True):
         model, report = fit(study, [trial_logger])
         mlflow.log_params({f"tuned.{key}": value for key, value in report.params.items()})
         mlflow.log_metrics({loss_name: report.validation_loss, "boosting_rounds": report.boosting_rounds})
@@ -73,13 +74,16 @@ def backtest_then_fit(
     advantage over each baseline, each fold's, the final fit's), the model and its report.
     """
     shutil.rmtree(fold_models, ignore_errors=True)  # no fold of an earlier run left beside this run's
-    parts = []
+    parts, validated_by = [], {}
     for fold in folds:
-        fold_model = fit(fold.labelled, f"backtest-{fold.cutoff:%Y-%m-%d}")[0]
+        name = f"backtest-{fold.cutoff:%Y-%m-%d}"
+        fold_model, fold_report = fit(fold.labelled, name)
         save_model(fold_model, fold_directory(fold_models, fold.cutoff))
         parts.append(score_fold(fold, fold_model))
+        validated_by[name] = fold_report.validated_by
     scores = pd.concat(parts, ignore_index=True)
     model, report = fit(training, "final")
+    validated_by["final"] = report.validated_by
     overall, paired = backtest.summary(scores, train.bootstrap_replicates, train.seed)
     final = {
         "validation_cutoffs": [f"{cutoff:%Y-%m-%d}" for cutoff in report.validation_cutoffs],
@@ -89,8 +93,24 @@ def backtest_then_fit(
         "refit_rows": report.refit_rows,
         "trials": report.trials,
     }
-    metrics = {"backtest": overall, "model_advantage": paired, "folds": backtest.fold_metrics(scores), "final": final}
+    metrics = {
+        "backtest": overall, "model_advantage": paired, "folds": backtest.fold_metrics(scores), "final": final,
+        "validated_by": validated_by,  # "time", or "customer" where the history was too short (models/training.py)
+    }
     return scores, metrics, model, report
+
+
+def trainable_folds(training: pd.DataFrame, params: config.Params) -> list[backtest.Fold]:
+    """The backtest folds the history holds (up to train.backtest_folds), once it is clear that
+    each fit can train and validate: else one sentence saying what is missing."""
+    train, horizon = params.train, params.score.horizon_days
+    folds = backtest.folds(training, horizon, train.backtest_folds)
+    # The oldest fold has the least to learn from: if it can train and validate, every fit can.
+    for labelled, where in ((folds[0].labelled, f"the backtest fold at {folds[0].cutoff:%Y-%m-%d}"), (training, "the final fit")):
+        require_both_outcomes(labelled, horizon, train.validation_cutoffs, train.min_outcomes, where)
+    if len(folds) < train.backtest_folds:
+        print(f"train: the history holds {len(folds)} of the {train.backtest_folds} backtest folds asked (train.backtest_folds)", file=sys.stderr)
+    return folds
 
 
 def fold_directory(fold_models: Path, cutoff: pd.Timestamp) -> Path:
@@ -109,6 +129,7 @@ def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict
 def start_tracking(params: config.Params) -> None:
     mlflow.set_tracking_uri(config.tracking_uri())
     mlflow.set_experiment(params.tracking.experiment)
+    tracking.end_killed_runs(params.tracking.experiment)
 
 
 PROCEDURE_ARTIFACT = "procedure.json"  # what `churn promote` replays to compare a champion's procedure with a challenger's
@@ -136,26 +157,31 @@ def procedure_record(params: config.Params, *sections: str) -> dict:
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
-    folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
+    folds = trainable_folds(training, params)
     start_tracking(params)
     procedure = procedure_record(params, "train")
     fit = churn_procedure(procedure)
 
-    with mlflow.start_run(run_name="train"):
+    with io.publishing("train") as publication, tracking.start_run("train"):
+        staged = publication.staged
         scores, metrics, model, report = backtest_then_fit(
-            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model, config.CHURN_FOLD_MODELS, params.train,
+            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model,
+            staged(config.CHURN_FOLD_MODELS), params.train,
         )
         metrics["final"]["calibration"] = params.train.calibration
-        artifacts.save_churn_model(model, config.CHURN_MODEL)
-        artifacts.save_reference(artifacts.reference_profile(model, training), config.CHURN_MODEL)
+        model_dir, scores_path = staged(config.CHURN_MODEL), staged(config.CHURN_BACKTEST)
+        artifacts.save_churn_model(model, model_dir)
+        artifacts.save_reference(artifacts.reference_profile(model, training), model_dir)
         curves = backtest.curves(scores)
-        write_evaluation(scores, metrics, curves, config.CHURN_BACKTEST, config.CHURN_METRICS, config.CHURN_PLOTS)
-        _log_run(params, metrics, report, model, training, curves)
+        write_evaluation(scores, metrics, curves, scores_path, staged(config.CHURN_METRICS), staged(config.CHURN_PLOTS))
+        _log_run(params, metrics, report, model, training, curves, model_dir, scores_path)
         mlflow.log_dict(procedure, PROCEDURE_ARTIFACT)
     return metrics
 
 
-def _log_run(params: config.Params, metrics: dict, report: FitReport, model: churn.ChurnModel, training: pd.DataFrame, curves) -> None:
+def _log_run(
+    params: config.Params, metrics: dict, report: FitReport, model: churn.ChurnModel, training: pd.DataFrame, curves, model_dir: Path, scores_path: Path
+) -> None:
     mlflow.log_params(
         {
             "horizon_days": params.score.horizon_days,
@@ -168,11 +194,11 @@ def _log_run(params: config.Params, metrics: dict, report: FitReport, model: chu
             **{f"tuned.{key}": value for key, value in report.params.items()},
         }
     )
-    log_backtest(metrics, "churn", config.CHURN_BACKTEST)
+    log_backtest(metrics, "churn", scores_path)
     mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
     tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.CURVES.items()})
 
-    log_explained_model("churn", config.CHURN_MODEL, model, training, "log-odds")
+    log_explained_model("churn", model_dir, model, training, "log-odds")
 
 
 def log_backtest(metrics: dict, name: str, scores_path) -> None:

@@ -13,8 +13,9 @@ import mlflow
 import pandas as pd
 
 from models import backtest, clv
-from pipeline import artifacts, config, tracking
+from pipeline import artifacts, config, io, tracking
 from pipeline.train import (
+    trainable_folds,
     PROCEDURE_ARTIFACT,
     backtest_then_fit,
     fingerprint,
@@ -46,21 +47,23 @@ def clv_procedure(recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
 def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
-    folds = backtest.folds(training, horizon, params.train.backtest_folds, params.train.validation_cutoffs)
+    folds = trainable_folds(training, params)
     start_tracking(params)
     procedure = procedure_record(params, "train", "clv")
     fit = clv_procedure(procedure)
 
-    with mlflow.start_run(run_name="train_clv"):
+    with io.publishing("train_clv") as publication, tracking.start_run("train_clv"):
+        staged = publication.staged
         scores, metrics, model, report = backtest_then_fit(
             training, folds, fit,
             lambda fold, model: backtest.value_fold_scores(fold, clv.spend(fold.evaluation), model.predict(fold.evaluation), horizon),
-            artifacts.save_clv_model, config.CLV_FOLD_MODELS, params.train,
+            artifacts.save_clv_model, staged(config.CLV_FOLD_MODELS), params.train,
         )
         metrics["final"]["btyd_features"] = params.clv.btyd_features
-        artifacts.save_clv_model(model, config.CLV_MODEL)
+        model_dir, scores_path = staged(config.CLV_MODEL), staged(config.CLV_BACKTEST)
+        artifacts.save_clv_model(model, model_dir)
         curves = backtest.value_curves(scores)
-        write_evaluation(scores, metrics, curves, config.CLV_BACKTEST, config.CLV_METRICS, config.CLV_PLOTS)
+        write_evaluation(scores, metrics, curves, scores_path, staged(config.CLV_METRICS), staged(config.CLV_PLOTS))
 
         mlflow.log_params(
             {
@@ -71,10 +74,10 @@ def run(params: config.Params) -> dict:
                 **{f"tuned.{key}": value for key, value in report.params.items()},
             }
         )
-        log_backtest(metrics, "clv", config.CLV_BACKTEST)
+        log_backtest(metrics, "clv", scores_path)
         tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.VALUE_CURVES.items()})
         if params.clv.btyd_features:
             training = clv.with_btyd_features(training, horizon)
-        log_explained_model("clv", config.CLV_MODEL, model, training, "log spend")
+        log_explained_model("clv", model_dir, model, training, "log spend")
         mlflow.log_dict(procedure, PROCEDURE_ARTIFACT)
     return metrics

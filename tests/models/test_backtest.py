@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from models import backtest
+from models.errors import InsufficientData
 from tests.models.test_training import synthetic_snapshots
 
 
@@ -18,10 +19,11 @@ def test_folds_are_the_latest_cutoffs_with_a_usable_history():
         assert (fold.evaluation["cutoff"] == fold.cutoff).all()
 
 
-def test_too_few_cutoffs_for_the_folds_is_a_clear_error():
+def test_a_short_history_gives_the_folds_it_holds_and_none_is_a_clear_error():
     frame = synthetic_snapshots(["2021-01-01", "2021-03-01", "2021-05-01"])
-    with pytest.raises(ValueError, match="raise features.training_cutoffs or lower train.backtest_folds or train.validation_cutoffs"):
-        backtest.folds(frame, horizon_days=59, count=2)
+    assert [fold.cutoff for fold in backtest.folds(frame, horizon_days=59, count=5)] == [pd.Timestamp("2021-03-01"), pd.Timestamp("2021-05-01")]
+    with pytest.raises(InsufficientData, match="at least two horizons plus features.min_history_days"):
+        backtest.folds(synthetic_snapshots(["2021-04-01", "2021-05-01"]), horizon_days=59, count=2)
 
 
 def scored_folds(seed: int = 1, customers: int = 600) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models import training
+from models.errors import InsufficientData
 from models.churn import OBJECTIVE, churned
 
 
@@ -25,7 +26,8 @@ def test_features_exclude_keys_and_every_label():
 
 def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation():
     frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"])
-    split = training.split_by_time(frame, horizon_days=59)
+    split = training.validation_split(frame, horizon_days=59)
+    assert split.by == "time"
     assert split.validation_cutoffs == (pd.Timestamp("2021-04-01"),)
     assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")]
     assert (split.validation["cutoff"] == pd.Timestamp("2021-04-01")).all()
@@ -33,15 +35,34 @@ def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation()
 
 def test_pooled_validation_fits_only_before_the_first_validation_cutoffs_labels_closed():
     frame = synthetic_snapshots([f"2021-{month:02d}-01" for month in range(1, 7)])
-    split = training.split_by_time(frame, horizon_days=59, validation_cutoffs=2)
+    split = training.validation_split(frame, horizon_days=59, validation_cutoffs=2)
     assert split.validation_cutoffs == (pd.Timestamp("2021-05-01"), pd.Timestamp("2021-06-01"))
     assert sorted(split.fit["cutoff"].unique()) == [pd.Timestamp(f"2021-{month:02d}-01") for month in (1, 2, 3)]
     assert len(split.validation) == 2 * 50
 
 
-def test_time_split_refuses_when_no_label_window_has_closed():
-    with pytest.raises(ValueError, match="no training cutoff"):
-        training.split_by_time(synthetic_snapshots(["2021-01-01", "2021-02-01"]), horizon_days=90)
+def test_a_history_too_short_to_validate_by_time_validates_on_held_out_customers():
+    frame = synthetic_snapshots(["2021-01-01", "2021-02-01"], customers=400)
+    split = training.validation_split(frame, horizon_days=90)
+    assert split.by == "customer" and split.validation_cutoffs == (pd.Timestamp("2021-02-01"),)
+    assert (split.validation["cutoff"] == pd.Timestamp("2021-02-01")).all()
+    # No customer is on both sides, at any cutoff: their rows at neighbouring cutoffs are nearly the same.
+    assert set(split.fit["customer_id"]).isdisjoint(split.validation["customer_id"])
+    assert 0.18 < split.validation["customer_id"].nunique() / 400 < 0.32
+    assert set(split.fit["cutoff"]) == {pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")}
+    # The same customers are held out whichever rows are asked about.
+    again = training.validation_split(frame.sample(frac=1.0, random_state=3), horizon_days=90)
+    assert set(again.validation["customer_id"]) == set(split.validation["customer_id"])
+
+
+def test_too_few_of_either_outcome_stops_with_a_sentence():
+    frame = synthetic_snapshots(["2021-01-01", "2021-04-01"], customers=30)
+    with pytest.raises(InsufficientData, match=r"the final fit: the fitting snapshots hold 15 customers who left and 15 who stayed; at least 20 of each"):
+        training.require_both_outcomes(frame, 59, 1, 20, "the final fit")
+    frame["churned"] = True
+    with pytest.raises(InsufficientData, match="0 who stayed"):
+        training.require_both_outcomes(frame, 59, 1, 1, "the final fit")
+    training.require_both_outcomes(synthetic_snapshots(["2021-01-01", "2021-04-01"], customers=200), 59, 1, 20, "the final fit")
 
 
 def test_cross_validated_predictions_know_as_much_as_the_features_do():

@@ -209,8 +209,10 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
         source["path"] = str(shared_file(*Path(source["path"]).parts[3:]))
     # A config's `score` and `train` values are single settings, not whole sections.
     settings = {f"{section}.{key}": value for section in ("score", "train") for key, value in sections.pop(section, {}).items()}
+    # A config's sources replace those of params.yaml; `data.parse` stays.
+    sources = {f"data.{name}": mapping for name, mapping in sections.pop("data").items()}
     # One backtest fold: the backtest is the first test's; here, that the data runs end to end.
-    update_params(project, sections | settings | QUICK_TRAINING | {"train.backtest_folds": 1})
+    update_params(project, sources | settings | QUICK_TRAINING | {"train.backtest_folds": 1})
 
     run_in(project, "dvc", "repro")
 
@@ -228,3 +230,22 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
         training = pd.read_parquet(project / "data/features/training.parquet")
         expected = {"events_like_30d", "events_unfriend_365d", "engagement_index", "current_plan", "customer_channel"}
         assert expected <= set(training.columns)
+
+
+def test_nine_months_of_history_run_with_the_folds_they_hold(project):
+    """The issue's new user: nine months of data, a 90-day horizon, default settings otherwise."""
+    raw = pd.read_csv(EMBEDDED_TRANSACTIONS, dtype="string", keep_default_na=False)
+    raw[raw["InvoiceDate"] >= "2011-03-10"].to_csv(project / "data/raw/recent.csv.gz", index=False, compression="gzip")
+    update_params(project, {"data.transactions.path": "data/raw/recent.csv.gz", **QUICK_TRAINING})
+
+    run_in(project, "dvc", "repro")
+
+    features = json.loads((project / "reports/metrics/features.json").read_text())
+    assert list(features["cutoffs"]) == ["2011-04-14", "2011-05-14", "2011-06-13", "2011-07-13", "2011-08-12", "2011-09-11"]
+    churn = json.loads((project / "reports/metrics/churn.json").read_text())
+    # Each fold's own history is too short to validate a horizon later: it holds customers out instead.
+    assert churn["validated_by"] == {
+        "backtest-2011-07-13": "customer", "backtest-2011-08-12": "customer", "backtest-2011-09-11": "customer", "final": "time",
+    }
+    scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
+    assert len(scored) == features["scoring_customers"] > 1000
