@@ -36,7 +36,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import yaml
 
 # Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
 sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
@@ -48,7 +47,7 @@ from models.metrics import classification_metrics  # noqa: E402
 from models.training import TrainingSettings, cross_validated_predictions  # noqa: E402
 from models.tuning import new_study  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.featurize import sources_in_memory  # noqa: E402
+from pipeline.interactive import sources_in_memory  # noqa: E402
 from pipeline.train import settings as training_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +59,7 @@ ENGAGEMENT_PREFIXES = ("events_", "active_days_", "engagement_index", "days_sinc
 
 def load_sources(params_file: Path) -> Sources:
     """The clean tables of a params file's `data` section, in an in-memory DuckDB."""
-    return sources_in_memory(config.DataParams.model_validate(yaml.safe_load(params_file.read_text())["data"]))
+    return sources_in_memory(config.load_data(params_file, ROOT / "params.yaml"))
 
 
 def settings(trials: int, validation_cutoffs: int = 1) -> TrainingSettings:

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import yaml
 
 # Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
 sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
@@ -41,7 +40,7 @@ from models.btyd import Btyd  # noqa: E402
 from models.training import cross_validated_predictions  # noqa: E402
 from models.tuning import new_study  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.featurize import sources_in_memory  # noqa: E402
+from pipeline.interactive import sources_in_memory  # noqa: E402
 from pipeline.train import settings as training_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +50,7 @@ REPLICATES = 400
 
 
 def holdout(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
-    data = config.DataParams.model_validate(yaml.safe_load(params_file.read_text())["data"])
+    data = config.load_data(params_file, ROOT / "params.yaml")
     sources = sources_in_memory(data)
     con = sources.transactions._find_backend()
     training = con.to_pandas(training_snapshots(sources, training_cutoffs(as_of, train_horizon, cutoffs, spacing), WINDOWS, train_horizon))

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-import yaml
 
 # Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
 sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
@@ -48,7 +47,7 @@ from models.metrics import calibration_error, classification_metrics, value_metr
 from models.tuning import new_study  # noqa: E402
 from models.uncertainty import bootstrap, interval  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.featurize import sources_in_memory  # noqa: E402
+from pipeline.interactive import sources_in_memory  # noqa: E402
 from pipeline.score import list_settings  # noqa: E402
 from pipeline.train import settings as training_settings  # noqa: E402
 
@@ -83,7 +82,7 @@ def with_interval(statistic, customer_ids: pd.Series, *columns: np.ndarray, draw
 
 
 def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
-    data = config.DataParams.model_validate(yaml.safe_load((ROOT / protocol.params_file).read_text())["data"])
+    data = config.load_data(ROOT / protocol.params_file, ROOT / "params.yaml")
     sources = sources_in_memory(data)
     con = sources.transactions._find_backend()
     horizon = protocol.horizon_days

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.validation import Field, Parsing, RawTable, Validated, validate_source
+from features.validation import Field, Parsing, Validated, validate_source
 
 if TYPE_CHECKING:
     from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
+    from pipeline.io import RawTable
 
 
 @dataclass(frozen=True)

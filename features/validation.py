@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipeline.io import RawTable
 
 # When a row fails several checks, the first of these names its primary reason.
 _REASON_ORDER = ("malformed", "missing", "unparseable", "out of range", "future", "negative", "excluded", "ends before", "duplicate")
@@ -48,19 +51,6 @@ class Parsing:
     """The end of the run's day: a row dated later has not happened yet."""
     max_abs_number: float
     timestamp_format: str | None = None
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """A user's file as read: every column as text, one row per data row of the file."""
-
-    frame: pd.DataFrame
-    file: str
-    """The file's name, as the quarantine names it."""
-    malformed: pd.Series | None = None
-    """Rows the reader could not split into the header's columns (padded or cut to fit), if any."""
-    self_describing: bool = False
-    """Read from a typed file (Parquet): its numbers are written with a dot, whatever `data.parse` says."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ Two parts, each from evidence the booster did not fit:
   adjusted by what the features say of each cutoff. Where a recent mean wins (the rate shifted
   to stay), the probabilities of the latest labelled cutoff's customers are brought to it.
 
-Measured on the shared data (benchmarks/outcomes.py, README): where the rate is steady (CDNOW,
+Measured on the shared data (benchmarks/outcomes.py, docs/evaluation.md): where the rate is steady (CDNOW,
 churnsim) the map changes little; where it jumps within a season (Online Retail before
 Christmas) no forecast from past windows foresees it.
 

@@ -189,7 +189,7 @@ def _retrain(params_path: Path, reproduce_first: bool) -> None:
 
 @app.command()
 def retrain(params: Path = ParamsOption) -> None:
-    """For schedulers: reproduce the pipeline on the current data, then `promote`. Exit codes: README."""
+    """For schedulers: reproduce the pipeline on the current data, then `promote`. Exit codes: docs/retraining.md."""
     _retrain(params, reproduce_first=True)
 
 

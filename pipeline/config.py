@@ -276,6 +276,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: {problems}") from exc
 
 
+def load_data(path: str | Path, params_path: str | Path = "params.yaml") -> DataParams:
+    """The sources a configs/ (or params) file maps, read as `params_path`'s `data.parse` says unless it has its own."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["data"]
+        shared = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))["data"]["parse"]
+        return DataParams.model_validate({"parse": shared} | data)
+    except (OSError, yaml.YAMLError, KeyError, ValidationError) as exc:
+        raise ConfigError(f"{path}: cannot read its data section: {exc}") from exc
+
+
 # Files every stage reads or writes, relative to the project root (where dvc.yaml lives).
 INTERIM = Path("data/interim")
 CLEAN_TRANSACTIONS = INTERIM / "transactions.parquet"

@@ -69,19 +69,6 @@ def scoring_snapshot(params: config.Params, as_of: dt.datetime) -> tuple[pd.Data
     return con.to_pandas(snapshot(sources, as_of, windows, active_days=active_days)), con.to_pandas(lapsed_customers(sources, as_of, windows, active_days))
 
 
-def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
-    """Ingest a `data` section straight into an in-memory DuckDB: for benchmarks and notebooks."""
-    from pipeline.ingest import ingest_source
-
-    con = ibis.duckdb.connect(threads=threads)
-    tables = {}
-    for name in ("transactions", "events", "subscriptions", "customers"):
-        source = getattr(data, name)
-        if source is not None:
-            tables[name] = con.create_table(name, ingest_source(name, source, data.parse).clean)
-    return Sources.reading_event_types(**tables)
-
-
 def check_as_of(as_of: dt.datetime, first: dt.datetime, last: dt.datetime, horizon_days: int, path: str) -> None:
     """as_of must lie within the data's reach: after its first day, at most a horizon after its last."""
     if as_of <= first:

@@ -15,17 +15,31 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.validation import RawTable
 
 
 class InputError(Exception):
     """An input cannot be used at all; the message names the file and, where it can, the column."""
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A user's file as read: every column as text, one row per data row of the file."""
+
+    frame: pd.DataFrame
+    file: str
+    """The file's name, as the quarantine names it."""
+    malformed: pd.Series | None = None
+    """Rows the reader could not split into the header's columns (padded or cut to fit), if any."""
+    self_describing: bool = False
+    """Read from a typed file (Parquet): its numbers are written with a dot, whatever `data.parse` says."""
+
 
 
 def read_raw_table(path: str | Path, encoding: str | None = None, delimiter: str | None = None) -> RawTable:

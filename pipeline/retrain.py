@@ -49,7 +49,7 @@ MODELS = ("churn", "clv")
 REPRO_TARGETS = ("kpis", "train", "train_clv")  # not `score`: the list is scored with the champion, after the gate
 PUBLISHED = (config.SCORED_CUSTOMERS, config.SCORED_CUSTOMERS_PARQUET, config.CAMPAIGN_METRICS, config.DRIFT_METRICS, config.REPORT)
 
-# Exit codes (README, "Scheduled retraining").
+# Exit codes (docs/retraining.md, "Scheduling it").
 PROMOTED_OR_KEPT, FAILED, BAD_INPUT, LOCKED, NO_CHAMPION = 0, 1, 2, 3, 4
 
 

@@ -232,13 +232,15 @@ def test_each_shared_data_set_runs_with_only_a_params_change(project, name):
         assert expected <= set(training.columns)
 
 
-def test_nine_months_of_history_run_with_the_folds_they_hold(project):
-    """The issue's new user: nine months of data, a 90-day horizon, default settings otherwise."""
+def test_nine_months_of_history_train_with_the_folds_they_hold(project):
+    """The issue's new user: nine months of data, a 90-day horizon, default settings otherwise
+    (two customers in five, to keep it quick)."""
     raw = pd.read_csv(EMBEDDED_TRANSACTIONS, dtype="string", keep_default_na=False)
-    raw[raw["InvoiceDate"] >= "2011-03-10"].to_csv(project / "data/raw/recent.csv.gz", index=False, compression="gzip")
+    recent = raw[(raw["InvoiceDate"] >= "2011-03-10") & raw["CustomerID"].str[-1].isin(["0", "1", "2", "3"])]
+    recent.to_csv(project / "data/raw/recent.csv.gz", index=False, compression="gzip")
     update_params(project, {"data.transactions.path": "data/raw/recent.csv.gz", **QUICK_TRAINING})
 
-    run_in(project, "dvc", "repro")
+    run_in(project, "dvc", "repro", "train")
 
     features = json.loads((project / "reports/metrics/features.json").read_text())
     assert list(features["cutoffs"]) == ["2011-04-14", "2011-05-14", "2011-06-13", "2011-07-13", "2011-08-12", "2011-09-11"]
@@ -247,5 +249,4 @@ def test_nine_months_of_history_run_with_the_folds_they_hold(project):
     assert churn["validated_by"] == {
         "backtest-2011-07-13": "customer", "backtest-2011-08-12": "customer", "backtest-2011-09-11": "customer", "final": "time",
     }
-    scored = pd.read_csv(project / SCORED, dtype={"customer_id": "string"})
-    assert len(scored) == features["scoring_customers"] > 1000
+    assert churn["backtest"]["model"]["roc_auc"]["mean"] > churn["backtest"]["recency"]["roc_auc"]["mean"]

@@ -1,0 +1,108 @@
+"""Ingest: read, cast and check every row of a user's file, timed on real and generated files.
+
+    python benchmarks/ingest.py                   # the embedded Online Retail file, and 1 M and 5 M generated rows
+    python benchmarks/ingest.py --sizes 1 --repeats 1
+
+Each run is a fresh process: wall seconds, CPU seconds and peak RSS (imports excluded from the
+times, not from the memory). Generated files have Online Retail's columns and mess: 1% of
+rows lack a customer id, 0.1% carry an unparseable date, 0.1% are exact duplicates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path: keep it from shadowing the packages.
+sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+CHUNK = 1_000_000
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """An Online Retail-like CSV of `rows` lines, written in chunks so memory stays flat."""
+    rng = np.random.default_rng(seed)
+    customers = max(rows // 10, 1)
+    start = np.datetime64("2022-01-01T00:00")
+    with pacsv.CSVWriter(path, pa.schema([(name, pa.string()) for name in
+                                          ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")])) as writer:
+        for offset in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - offset)
+            customer = rng.integers(10_000, 10_000 + customers, n).astype(str)
+            customer[rng.random(n) < 0.01] = ""
+            minutes = rng.integers(0, 730 * 24 * 60, n)
+            stamp = np.datetime_as_string(start + minutes.astype("timedelta64[m]"), unit="s").astype(object)
+            stamp[rng.random(n) < 0.001] = "not a date"
+            columns = {
+                "InvoiceNo": (offset + np.arange(n)) // 4 + 500_000,
+                "StockCode": rng.integers(10_000, 14_000, n),
+                "Quantity": rng.integers(1, 13, n),
+                "InvoiceDate": stamp,
+                "UnitPrice": np.round(rng.gamma(2.0, 2.0, n), 2),
+                "CustomerID": customer,
+            }
+            table = pa.table({name: pa.array(np.asarray(values).astype(str)) for name, values in columns.items()})
+            duplicated = np.flatnonzero(rng.random(n) < 0.001)
+            writer.write_table(pa.concat_tables([table, table.take(duplicated)]) if len(duplicated) else table)
+
+
+def measure(path: Path) -> tuple[int, float, float]:
+    """Rows in, wall and CPU seconds of ingesting `path` with the embedded data's mapping."""
+    from pipeline import config
+    from pipeline.ingest import ingest_source
+
+    params = config.load_params(ROOT / "params.yaml")
+    source = params.data.transactions.model_copy(update={"path": str(path)})
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = ingest_source("transactions", source, params.data.parse)
+    return result.summary["rows_in"], time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_once(path: Path) -> tuple[int, float, float, float]:
+    child = subprocess.Popen([sys.executable, __file__, "--measure", str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env=os.environ | {"PYTHONPATH": str(ROOT)})
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"ingest failed on {path}")
+    rows, wall, cpu = output.split()
+    return int(rows), float(wall), float(cpu), usage.ru_maxrss / 1024**2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5], help="millions of generated rows")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(*measure(args.measure))
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    files = {"Online Retail (embedded)": ROOT / "data/raw/online_retail.csv.gz"}
+    for millions in args.sizes:
+        path = workdir / f"generated_{millions}m.csv"
+        generate(path, millions * 1_000_000)
+        files[f"generated, {millions} M rows"] = path
+    print(f"{os.cpu_count()} cores, {dt.date.today()}; median of {args.repeats} runs, each in a fresh process\n")
+    print("| file | rows in | wall s | CPU s | rows/s | peak RSS GB |")
+    print("|---|---|---|---|---|---|")
+    for name, path in files.items():
+        runs = [run_once(path) for _ in range(args.repeats)]
+        wall, cpu = statistics.median(run[1] for run in runs), statistics.median(run[2] for run in runs)
+        print(f"| {name} | {runs[0][0]:,} | {wall:.1f} | {cpu:.1f} | {runs[0][0] / wall:,.0f} | {max(run[3] for run in runs):.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
