@@ -18,8 +18,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import run_in, update_params
-from tests.pipeline.test_dvc_pipeline import QUICK_TRAINING, online_retail_slice
+import pandas as pd
+
+from tests.conftest import EMBEDDED_TRANSACTIONS, run_in, update_params
+from tests.pipeline.test_dvc_pipeline import QUICK_TRAINING
 
 pytestmark = pytest.mark.pipeline
 
@@ -83,9 +85,10 @@ def restored(project: Path, outputs: list[str], backup: Path) -> None:
 
 
 def test_a_killed_stage_leaves_its_outputs_whole_and_its_rerun_matches_an_uninterrupted_one(project, tmp_path):
-    online_retail_slice(project / "data" / "raw" / "slice.csv.gz")
+    raw = pd.read_csv(EMBEDDED_TRANSACTIONS, dtype="string", keep_default_na=False)
+    raw[raw["CustomerID"].str.endswith("7")].to_csv(project / "data/raw/slice.csv.gz", index=False, compression="gzip")
     update_params(project, {"data.transactions.path": "data/raw/slice.csv.gz", **QUICK_TRAINING, "train.backtest_folds": 1})
-    run_in(project, "dvc", "repro")
+    run_in(project, "dvc", "repro", "score", "kpis")
     chance = random.Random(19)
 
     for stage, (outputs, change) in STAGES.items():
