@@ -51,7 +51,7 @@ class Source(Strict):
     customer_id: str
     parse: ParseOverrides | None = None
 
-    def parsing(self, shared: ParseParams) -> ParseParams:
+    def parse_settings(self, shared: ParseParams) -> ParseParams:
         """The shared parse settings with this source's own exceptions applied."""
         own = {} if self.parse is None else self.parse.model_dump(exclude_none=True)
         return shared.model_copy(update=own)

@@ -39,7 +39,9 @@ def summary_line(name: str, path: str, result: cleaners.Ingested) -> str:
     return line
 
 
-def parsing(parse: config.ParseParams, run_day: dt.date) -> Parsing:
+def parsing(parse: config.ParseParams, run_day: dt.date | None = None) -> Parsing:
+    """The rules a file's text is read by; `run_day` (default: today, UTC): rows dated after it are quarantined."""
+    run_day = run_day or dt.datetime.now(dt.UTC).date()
     return Parsing(
         null_values=tuple(parse.null_values), decimal=parse.decimal, thousands=parse.thousands,
         earliest=dt.datetime.combine(parse.earliest_date, dt.time()),
@@ -49,11 +51,11 @@ def parsing(parse: config.ParseParams, run_day: dt.date) -> Parsing:
 
 
 def ingest_source(name: str, source: config.Source, shared: config.ParseParams, run_day: dt.date | None = None) -> cleaners.Ingested:
-    """One source read and cleaned. `run_day` (default: today, UTC): rows dated after it are quarantined."""
-    parse = source.parsing(shared)
+    """One source read and cleaned, as `shared` and the source's own parse settings say (`parsing`)."""
+    parse = source.parse_settings(shared)
     raw = io.read_raw_table(source.path, parse.encoding, parse.delimiter)
     io.require_columns(raw.frame, source.mapped_columns, source.path, f"data.{name}")
-    rules = parsing(parse, run_day or dt.datetime.now(dt.UTC).date())
+    rules = parsing(parse, run_day)
     if raw.self_describing:
         rules = replace(rules, decimal=".", thousands=None)
     return CLEANERS[name](raw, source, rules)

@@ -237,8 +237,13 @@ def _roll_forward(root: Path) -> None:
     for target in plan["removed"]:
         target_path = Path(target)
         shutil.rmtree(target_path) if target_path.is_dir() else target_path.unlink(missing_ok=True)
-    shutil.rmtree(root)
-    with contextlib.suppress(OSError):  # the staging folder goes once no stage has anything in it
+    _clear(root)
+
+
+def _clear(root: Path) -> None:
+    """Remove a stage's staging folder, and the staging folder itself once no stage has anything in it."""
+    shutil.rmtree(root, ignore_errors=True)
+    with contextlib.suppress(OSError):
         STAGING.rmdir()
 
 
@@ -248,9 +253,7 @@ def recover(stage: str) -> None:
     if (root / _COMMIT).is_file():
         _roll_forward(root)
     else:
-        shutil.rmtree(root, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            STAGING.rmdir()
+        _clear(root)
 
 
 @contextlib.contextmanager
@@ -261,6 +264,6 @@ def publishing(stage: str) -> Iterator[Publication]:
     try:
         yield publication
     except BaseException:
-        shutil.rmtree(publication.root, ignore_errors=True)
+        _clear(publication.root)
         raise
     publication.commit()

@@ -17,13 +17,11 @@ EMBEDDED_TRANSACTIONS = ROOT / "data" / "raw" / "online_retail.csv.gz"
 
 def default_parsing(**changes):
     """The parse rules of params.yaml's `data.parse`, run today, with `changes` to its keys."""
-    import datetime as dt
-
     from pipeline.config import load_params
     from pipeline.ingest import parsing
 
     shared = load_params(ROOT / "params.yaml").data.parse.model_copy(update=changes)
-    return parsing(shared, dt.datetime.now(dt.UTC).date())
+    return parsing(shared)
 
 
 def tracked_files(root: Path) -> list[str]:

@@ -74,10 +74,6 @@ def changed(rows: dict[int, dict[str, str]], frame: pd.DataFrame = SLICE) -> pd.
     return frame
 
 
-def renamed(**names: str) -> pd.DataFrame:
-    return SLICE.rename(columns=names)
-
-
 def typed_slice() -> pd.DataFrame:
     frame = SLICE.copy()
     frame["Quantity"] = frame["Quantity"].astype("int64")

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.io import atomic_path, write_csv, write_spreadsheet_csv
+from pipeline.io import atomic_path, publishing, write_csv, write_spreadsheet_csv, write_text
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
@@ -48,3 +49,19 @@ def test_spreadsheet_csv_neutralises_formulas_in_text_but_keeps_negative_numbers
     assert back["customer_id"].str.startswith("'").tolist() == [True] * 6 + [False, False]
     assert back["customer_id"].iloc[7] == "Zoë"
     assert back["net_spend"].iloc[0] == -141.48
+
+
+def test_a_failed_publication_leaves_the_previous_outputs_and_no_staging(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_text("old a", Path("out/a.txt"))
+    write_text("old b", Path("out/b.txt"))
+    with pytest.raises(RuntimeError), publishing("stage") as publication:
+        write_text("new a", publication.staged(Path("out/a.txt")))
+        raise RuntimeError("killed between the two outputs")
+    assert (Path("out/a.txt").read_text(), Path("out/b.txt").read_text()) == ("old a", "old b")
+    assert not Path(".staging").exists()
+    with publishing("stage") as publication:
+        for name in ("a", "b"):
+            write_text(f"new {name}", publication.staged(Path(f"out/{name}.txt")))
+    assert (Path("out/a.txt").read_text(), Path("out/b.txt").read_text()) == ("new a", "new b")
+    assert not Path(".staging").exists()
