@@ -4,53 +4,47 @@
     python benchmarks/uplift.py --outcome spend --splits 3
 
 The shared half of Kevin Hillstrom's MineThatData test (../shared/data/hillstrom: 32,000
-customers, arms Mens E-Mail / Womens E-Mail / No E-Mail, assigned at random). For each split, half
-of the customers (stratified by arm) train a T-learner per arm on their pre-campaign facts; the
-other half judge the rankings: uplift at 10/30/50% (contacted less control among the top k) and
-the Qini coefficient, for the model, for ranking by 12-month spend (what a team without an uplift
-model would do), and for the model trained on shuffled arms (which must show no uplift beyond
-chance). Random targeting's uplift at every k is the arm's average effect. Medians over splits.
+customers, arms Mens E-Mail / Womens E-Mail / No E-Mail, assigned at random), read and learnt
+from as `churn uplift` does with configs/hillstrom.yaml and params.yaml's `uplift` settings
+(`models.uplift.judge_arm`). For each split (a seed), half of each arm's customers train a
+T-learner per arm on their pre-campaign facts; the other half judge the rankings: uplift at
+10/30/50% (contacted less control among the top k) and the Qini coefficient, for the model, for
+ranking by 12-month spend (what a team without an uplift model would do), and for the model
+trained on shuffled arms (which must show no uplift beyond chance). Random targeting's uplift at
+every k is the arm's average effect. Medians over splits.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
 sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
+from features.sources import customer_attribute  # noqa: E402
 from models import uplift  # noqa: E402
 from models.experiment import arm_effects  # noqa: E402
+from pipeline import config  # noqa: E402
+from pipeline.ingest import ingest_source  # noqa: E402
+from pipeline.uplift import settings  # noqa: E402
 
-HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom"
-CONTROL = "No E-Mail"
-# history_segment is `history` in bands: left out, it would split the same information twice.
-ATTRIBUTES = ["recency", "history", "mens", "womens", "newbie", "zip_code", "channel"]
-LIGHTGBM = {"learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 200, "num_threads": 2}
-ROUNDS = 300
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def hillstrom() -> pd.DataFrame:
-    customers = pd.read_csv(HILLSTROM / "customers.csv", dtype={"customer_id": "string"})
-    campaign = pd.read_csv(HILLSTROM / "campaign.csv", dtype={"customer_id": "string"})
-    frame = customers.merge(campaign, on="customer_id", validate="one_to_one")
-    for column in ("zip_code", "channel", "history_segment"):
-        frame[column] = frame[column].astype("string")
-    return frame
-
-
-def rankings(train: pd.DataFrame, test: pd.DataFrame, arm: str, outcome: str, seed: int) -> dict[str, np.ndarray]:
-    in_arm, in_control = (train["segment"] == arm).to_numpy(), (train["segment"] == CONTROL).to_numpy()
-    model = uplift.fit_uplift(train, ATTRIBUTES, outcome, in_arm, in_control, LIGHTGBM, ROUNDS, seed=seed)
-    shuffled = np.random.default_rng(seed).permutation(train["segment"].to_numpy())
-    blind = uplift.fit_uplift(train, ATTRIBUTES, outcome, shuffled == arm, shuffled == CONTROL, LIGHTGBM, ROUNDS, seed=seed)
-    return {"T-learner": model.predict(test), "12-month spend": test["history"].to_numpy(), "T-learner, shuffled arms": blind.predict(test)}
+def hillstrom() -> tuple[config.DataParams, object]:
+    """The campaign joined to the customers' facts, as the stage reads them, and the sources."""
+    data = yaml.safe_load((ROOT / "configs" / "hillstrom.yaml").read_text())["data"]
+    for source in filter(None, data.values()):
+        source["path"] = str((ROOT / source["path"]).resolve())
+    sources = config.DataParams.model_validate({"parse": config.load_params(ROOT / "params.yaml").data.parse.model_dump()} | data)
+    customers, campaign = (ingest_source(name, getattr(sources, name), sources.parse).clean for name in ("customers", "campaign"))
+    return sources, campaign.merge(customers.drop(columns="source_row"), on="customer_id")
 
 
 def main() -> None:
@@ -58,10 +52,13 @@ def main() -> None:
     parser.add_argument("--outcome", default="visit", choices=["visit", "conversion", "spend"])
     parser.add_argument("--splits", type=int, default=5)
     args = parser.parse_args()
-    data = hillstrom()
+    sources, data = hillstrom()
+    control = sources.campaign.control
+    params = config.load_params(ROOT / "params.yaml")
+    features = [customer_attribute(attribute) for attribute in sources.customers.attributes]
 
-    effects = arm_effects(data, "segment", CONTROL, ["visit", "conversion", "spend"])
-    print("The campaign read back (each arm against No E-Mail, 95% intervals):\n")
+    effects = arm_effects(data, "arm", control, sources.campaign.outcomes)
+    print(f"The campaign read back (each arm against {control}, 95% intervals):\n")
     print("| arm | outcome | arm's mean | control's mean | effect |")
     print("|---|---|---|---|---|")
     for arm, by_outcome in effects.items():
@@ -71,16 +68,14 @@ def main() -> None:
 
     results: dict[tuple[str, str], list[dict]] = {}
     for split in range(args.splits):
-        rng = np.random.default_rng(split)
-        held_out = data.groupby("segment")["customer_id"].transform(lambda ids: pd.Series(rng.random(len(ids)) < 0.5, index=ids.index))
-        train, test = data[~held_out.astype(bool)], data[held_out.astype(bool)]
-        for arm in ("Mens E-Mail", "Womens E-Mail"):
-            judged = test[test["segment"].isin([arm, CONTROL])]
-            for name, scores in rankings(train, judged, arm, args.outcome, seed=split).items():
-                measured = uplift.evaluation(scores, judged[args.outcome].to_numpy(), (judged["segment"] == arm).to_numpy())
+        fitting = dataclasses.replace(settings(params.uplift, params.train.num_threads), holdout_share=0.5, seed=split)
+        for arm in sorted(set(data["arm"]) - {control}):
+            judged = uplift.judge_arm(data, features, arm, control, args.outcome, fitting, compare_with=customer_attribute("history"))
+            for name, measured in judged.evaluation.items():
                 results.setdefault((arm, name), []).append(measured)
 
-    print(f"\nTargeting by uplift, outcome `{args.outcome}`, on held-out halves (median of {args.splits} splits):\n")
+    print(f"\nTargeting by uplift, outcome `{args.outcome}`, on held-out halves (median of {args.splits} splits; "
+          f"LightGBM {dict(params.uplift.lightgbm)}, {params.uplift.rounds} rounds):\n")
     print("| arm | ranking | uplift at 10% | at 30% | at 50% | Qini coefficient | random (average effect) |")
     print("|---|---|---|---|---|---|---|")
     for (arm, name), runs in results.items():

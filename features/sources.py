@@ -9,7 +9,9 @@ transactions (one row per purchase or order line, required):
     and for returns of orders older than the data (docs/definitions.md).
 events (engagement log, optional):      customer_id, timestamp, event_type, value, source_row
 subscriptions (billing periods, optional): customer_id, start, end, plan, price, discount, source_row
-customers (one row per customer, optional): customer_id, then one text column per attribute
+customers (one row per customer, optional): customer_id, then one column per attribute (a number where
+    every value is one, else text)
+campaign (a campaign that ran, optional): customer_id, arm, sent_at (if mapped), one column per outcome, source_row
 surveys (survey answers, optional):     customer_id, timestamp, score (0-10, the NPS question), source_row
 """
 
@@ -24,7 +26,7 @@ import pandas as pd
 from features.validation import Field, Parsing, Validated, validate_source
 
 if TYPE_CHECKING:
-    from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
+    from pipeline.config import CampaignSource, CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
     from pipeline.io import RawTable
 
 
@@ -188,10 +190,23 @@ def clean_subscriptions(raw: RawTable, source: SubscriptionsSource, parsing: Par
 
 def clean_customers(raw: RawTable, source: CustomersSource, parsing: Parsing) -> Ingested:
     fields = {"customer_id": Field(source.customer_id, "identifier", unique=True)}
-    fields |= {attribute: Field(attribute, "text", required=False) for attribute in source.attributes}
+    fields |= {attribute: Field(attribute, "attribute", required=False) for attribute in source.attributes}
     result = validate_source(raw, fields, parsing)
     clean = result.valid.rename(columns={attribute: customer_attribute(attribute) for attribute in source.attributes})
     return _finish(clean, result, ["customer_id"])
+
+
+def clean_campaign(raw: RawTable, source: CampaignSource, parsing: Parsing) -> Ingested:
+    """One row per customer of the campaign: their arm, when it was sent if known, each outcome."""
+    fields = {"customer_id": Field(source.customer_id, "identifier", unique=True), "arm": Field(source.arm, "text")}
+    if source.sent_at:
+        fields["sent_at"] = Field(source.sent_at, "timestamp")
+    fields |= {outcome: Field(outcome, "number") for outcome in source.outcomes}
+    result = validate_source(raw, fields, replace(parsing, timestamp_format=source.timestamp_format))
+    ingested = _finish(result.valid, result, ["customer_id"])
+    arms = ingested.clean["arm"].value_counts().sort_index()
+    ingested.summary.update(arms={str(arm): int(count) for arm, count in arms.items()})
+    return ingested
 
 
 def clean_surveys(raw: RawTable, source: SurveysSource, parsing: Parsing) -> Ingested:

@@ -29,7 +29,8 @@ class Field:
     """One column the pipeline needs from a user's file, under the pipeline's name for it."""
 
     column: str
-    kind: Literal["text", "identifier", "timestamp", "number"]
+    kind: Literal["text", "identifier", "timestamp", "number", "attribute"]
+    """An attribute is a number where every value present is one (spend, months), else text (a channel)."""
     required: bool = True
     non_negative: bool = False
     maximum: float | None = None
@@ -114,8 +115,11 @@ def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing,
         text, column = raw[spec.column], spec.column
         if spec.required:
             checks.append((f"missing {name}", column, text.isna()))
-        if spec.kind == "number":
-            values, unparseable, out_of_range = _numbers(text, parsing)
+        numbers = _numbers(text, parsing) if spec.kind in ("number", "attribute") else None
+        if spec.kind == "attribute" and numbers[1].any():  # a value that is no number: the attribute is text
+            numbers = None
+        if numbers is not None:
+            values, unparseable, out_of_range = numbers
             checks += [(f"unparseable {name}", column, unparseable), (f"out of range {name}", column, out_of_range)]
         elif spec.kind == "timestamp":
             values, unparseable, out_of_range, future = _timestamps(text, parsing)

@@ -68,8 +68,15 @@ def recommended_actions(customers: pd.DataFrame, playbook: Sequence[PlaybookRule
     return actions.fillna("")
 
 
-def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: ClvModel, settings: ListSettings) -> tuple[pd.DataFrame, dict]:
-    """The list, most profitable contact first, and the campaign's expected profit next to simpler selections."""
+def score_customers(
+    scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: ClvModel, settings: ListSettings, uplift: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """The list, most profitable contact first, and the campaign's expected profit next to simpler selections.
+
+    With `uplift` (customer_id, best_arm, incremental_profit: what a past campaign's results
+    predict), the campaign is chosen by incremental profit instead of the expected profit of
+    saving a leaver; customers it does not score are not chosen.
+    """
     ids = scoring["customer_id"].astype("string")
     churn_probability = pd.Series(churn_model.predict(scoring), index=scoring.index)
     value = customer_value(scoring, clv_model, settings.value)
@@ -101,15 +108,22 @@ def score_customers(scoring: pd.DataFrame, churn_model: ChurnModel, clv_model: C
             "net_spend": scoring["net_spend"].round(2),
         }
     )
+    learnt = (uplift if uplift is not None else pd.DataFrame(columns=["customer_id", "best_arm", "incremental_profit"])).set_index("customer_id")
+    customers.insert(customers.columns.get_loc("expected_profit") + 1, "best_arm", ids.map(learnt["best_arm"]).astype("string").to_numpy())
+    incremental = pd.to_numeric(ids.map(learnt["incremental_profit"]), errors="coerce").astype("float64").to_numpy()
+    customers.insert(customers.columns.get_loc("best_arm") + 1, "incremental_profit", np.round(incremental, 2))
+    ranked_by = "incremental_profit" if uplift is not None else "expected_profit"
     customers["recommended_action"] = recommended_actions(customers, settings.playbook)
-    selected, control = campaign.select(profit.to_numpy(), ids, settings.campaign)
+    selected, control = campaign.select(customers[ranked_by].to_numpy(dtype=float), ids, settings.campaign)
     customers["selected_for_campaign"] = selected
     customers["control_group"] = control
     contacts = campaign.contacted(selected, control)
     summary = campaign.comparison(churn_probability.to_numpy(), spend_if_retained.to_numpy(), ids, contacts, settings.campaign)
+    if uplift is not None:
+        summary["selected"]["incremental_profit"] = float(np.nansum(incremental[contacts]))
 
     # Most profitable contact first; the customer id breaks ties so that reruns give the same file.
-    customers = customers.sort_values(["expected_profit", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    customers = customers.sort_values([ranked_by, "customer_id"], ascending=[False, True], na_position="last", kind="stable").reset_index(drop=True)
     customers.insert(2, "priority_rank", np.arange(1, len(customers) + 1))
     leading = ["customer_id", "as_of", "priority_rank", "selected_for_campaign", "control_group", "recommended_action"]
     return customers[leading + [column for column in customers.columns if column not in leading]], summary

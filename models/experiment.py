@@ -42,3 +42,26 @@ def arm_effects(customers: pd.DataFrame, arm: str, control: str, outcomes: list[
 def incremental_profit(effect: dict[str, float], margin: float, contact_cost: float) -> dict[str, float]:
     """Per contacted customer: the effect on spend times the margin, less the contact's cost (with its interval)."""
     return {key: effect[key] * margin - contact_cost for key in ("effect", "low", "high")}
+
+
+def list_read_back(listed: pd.DataFrame, outcomes: pd.DataFrame, margin: float, cost_per_contact: float) -> dict:
+    """A published list's campaign read back: its contacted customers (selected, not in the control
+    group) against its control group, in each outcome of the horizon after the list's as_of.
+
+    `listed`: customer_id, selected_for_campaign, control_group. `outcomes`: customer_id and one
+    column per outcome for the customers who did anything (absent: 0). The control was drawn at
+    random among the selected, so the difference is what the contact changed. Realised incremental
+    profit per contact: the difference in spend times the margin, less the whole cost of a contact
+    (offer included, as if every contacted customer took it: a floor).
+    """
+    chosen = listed[listed["selected_for_campaign"].astype(bool)]
+    joined = chosen[["customer_id", "control_group"]].merge(outcomes, on="customer_id", how="left").fillna(0)
+    control = joined["control_group"].astype(bool).to_numpy()
+    names = [column for column in outcomes.columns if column != "customer_id"]
+    if control.sum() < 2 or (~control).sum() < 2:
+        raise ValueError(f"the list holds {(~control).sum()} contacted and {control.sum()} control customers: two of each at least")
+    effects = {name: difference(joined.loc[~control, name].to_numpy(), joined.loc[control, name].to_numpy()) for name in names}
+    result = {"contacted": int((~control).sum()), "control": int(control.sum()), "effects": effects}
+    if "spend" in effects:
+        result["incremental_profit_per_contact"] = incremental_profit(effects["spend"], margin, cost_per_contact)
+    return result

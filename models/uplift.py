@@ -19,6 +19,9 @@ import pandas as pd
 
 from models.training import REPRODUCIBLE, model_inputs
 
+FRACTIONS = (0.1, 0.3, 0.5)
+
+
 @dataclass(frozen=True)
 class UpliftModel:
     treated: lgb.Booster
@@ -105,7 +108,7 @@ def qini_coefficient(scores: np.ndarray, outcome: np.ndarray, treated: np.ndarra
     return float(np.trapezoid(curve["incremental"] - random_line, curve["fraction"]))
 
 
-def evaluation(scores: np.ndarray, outcome: np.ndarray, treated: np.ndarray, fractions: tuple[float, ...] = (0.1, 0.3, 0.5)) -> dict:
+def evaluation(scores: np.ndarray, outcome: np.ndarray, treated: np.ndarray, fractions: tuple[float, ...] = FRACTIONS) -> dict:
     """Uplift at each fraction, the Qini coefficient, and random targeting's uplift (the average effect)."""
     y, w = np.asarray(outcome, dtype=float), np.asarray(treated, dtype=bool)
     return {
@@ -113,3 +116,72 @@ def evaluation(scores: np.ndarray, outcome: np.ndarray, treated: np.ndarray, fra
         "qini": qini_coefficient(scores, y, w),
         "random": float(y[w].mean() - y[~w].mean()),
     }
+
+
+@dataclass(frozen=True)
+class UpliftSettings:
+    holdout_share: float
+    rounds: int
+    seed: int
+    lightgbm: dict
+
+
+def held_out(arms: pd.Series, share: float, seed: int) -> np.ndarray:
+    """Rows set aside to judge the rankings: `share` of each arm's customers, drawn at random."""
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(len(arms), dtype=bool)
+    for positions in pd.Series(np.arange(len(arms))).groupby(arms.to_numpy(), sort=True).groups.values():
+        positions = np.asarray(positions)
+        chosen[rng.choice(positions, size=int(round(share * len(positions))), replace=False)] = True
+    return chosen
+
+
+@dataclass(frozen=True)
+class ArmJudged:
+    """One arm's rankings judged on held-out customers of the arm and the control."""
+
+    evaluation: dict[str, dict]
+    """{ranking: uplift at k, Qini coefficient, random targeting's uplift}"""
+    qini: pd.DataFrame
+    """ranking, fraction, incremental: each ranking's Qini curve"""
+
+
+def judge_arm(
+    campaign: pd.DataFrame, features: list[str], arm: str, control: str, outcome: str, settings: UpliftSettings,
+    compare_with: str | None = None,
+) -> ArmJudged:
+    """Fit the arm's T-learner on the customers not held out; rank the held-out ones by it, by
+    `compare_with` (a column a team would rank by otherwise) and by the model refitted on
+    shuffled arms (what chance finds); judge each where the arm was randomized."""
+    in_play = campaign[campaign["arm"].isin([arm, control])].reset_index(drop=True)
+    test = held_out(in_play["arm"], settings.holdout_share, settings.seed)
+    train, judged = in_play[~test], in_play[test]
+    treated = judged["arm"].eq(arm).to_numpy()
+    fit = lambda arms: fit_uplift(train, features, outcome, arms == arm, arms == control, settings.lightgbm, settings.rounds, settings.seed)  # noqa: E731
+    rankings = {"uplift model": fit(train["arm"].to_numpy()).predict(judged)}
+    if compare_with:
+        rankings[f"by {compare_with.removeprefix('customer_')}"] = pd.to_numeric(judged[compare_with], errors="coerce").fillna(-np.inf).to_numpy()
+    rankings["uplift model, arms shuffled"] = fit(np.random.default_rng(settings.seed).permutation(train["arm"].to_numpy())).predict(judged)
+    y = judged[outcome].to_numpy(dtype=float)
+    curves = [qini_curve(scores, y, treated).assign(ranking=name) for name, scores in rankings.items()]
+    return ArmJudged(
+        evaluation={name: evaluation(scores, y, treated) for name, scores in rankings.items()},
+        qini=pd.concat(curves, ignore_index=True)[["ranking", "fraction", "incremental"]],
+    )
+
+
+def fit_arms(campaign: pd.DataFrame, features: list[str], arms: list[str], control: str, outcome: str, settings: UpliftSettings) -> dict[str, UpliftModel]:
+    """Each arm's T-learner on every customer of the campaign: the models that score."""
+    models = {}
+    for arm in arms:
+        in_play = campaign[campaign["arm"].isin([arm, control])]
+        models[arm] = fit_uplift(in_play, features, outcome, in_play["arm"].eq(arm), in_play["arm"].eq(control), settings.lightgbm, settings.rounds, settings.seed)
+    return models
+
+
+def best_arm(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per customer, the arm whose contact earns the most (customer_id, best_arm, incremental_profit);
+    the arm's name breaks ties, so reruns agree."""
+    ranked = scores.sort_values(["customer_id", "incremental_profit", "arm"], ascending=[True, False, True], kind="stable")
+    best = ranked.drop_duplicates("customer_id")[["customer_id", "arm", "incremental_profit"]]
+    return best.rename(columns={"arm": "best_arm"}).reset_index(drop=True)

@@ -200,6 +200,40 @@ def promote(params: Path = ParamsOption) -> None:
 
 
 @app.command()
+def uplift(params: Path = ParamsOption) -> None:
+    """Read back the campaign of data.campaign arm by arm; learn whom each arm changes; score every customer."""
+    from pipeline import uplift as stage
+
+    metrics = _stage(stage.run, params)
+    if metrics["campaign"] is None:
+        print(f"uplift: {metrics['note']}; {config.UPLIFT_SCORES} is empty", file=sys.stderr)
+        return
+    for outcome, by_arm in metrics["evaluation"].items():
+        for arm, by_ranking in by_arm.items():
+            model, random = by_ranking["uplift model"], by_ranking["uplift model"]["random"]
+            print(f"uplift: {arm}, {outcome}: uplift at 30% {model['uplift_at']['0.3']:+.4f} against {random:+.4f} at random, "
+                  f"Qini {model['qini']:+.5f} (held-out customers)", file=sys.stderr)
+    print(f"uplift: {metrics['scored_customers']:,} customers x {len(metrics['arms_scored'])} arms -> {config.UPLIFT_SCORES}", file=sys.stderr)
+
+
+@app.command()
+def readback(
+    list_path: Path = typer.Argument(..., metavar="LIST", help="A list the pipeline published (a scored_customers.csv), kept since."),
+    params: Path = ParamsOption,
+) -> None:
+    """Read back a published list's campaign: its contacted customers against its control group, in the horizon after its as_of."""
+    from pipeline import readback as stage
+
+    result = _stage(lambda loaded: stage.run(loaded, list_path), params)
+    seen = "" if result["complete"] else f" (only {result['days_observed']} of its {result['horizon_days']} days seen yet)"
+    print(f"readback: the list of {result['as_of']}: {result['contacted']:,} contacted, {result['control']:,} in the control group{seen}", file=sys.stderr)
+    for outcome, figures in result["effects"].items():
+        print(f"readback: {outcome}: {figures['treated_mean']:.4f} contacted against {figures['control_mean']:.4f}, "
+              f"difference {figures['effect']:+.4f} (95% {figures['low']:+.4f} to {figures['high']:+.4f})", file=sys.stderr)
+    print(f"readback: -> {result['written']}", file=sys.stderr)
+
+
+@app.command()
 def report(params: Path = ParamsOption) -> None:
     """Write outputs/report.html: KPIs, cohorts, risk, segments, model quality and the campaign, in one page."""
     from pipeline import report as stage

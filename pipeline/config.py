@@ -130,13 +130,34 @@ class SurveysSource(Source):
     timestamp_format: str | None = None
 
 
+class CampaignSource(Source):
+    """A campaign that ran with a randomized control: each customer's arm and what they did after."""
+
+    COLUMN_KEYS = ("arm", "sent_at")
+    arm: str
+    control: str  # the arm's value for customers who got no contact
+    outcomes: list[str] = Field(min_length=1)
+    sent_at: str | None = None
+    timestamp_format: str | None = None
+
+    @property
+    def mapped_columns(self) -> dict[str, str]:
+        return super().mapped_columns | {outcome: outcome for outcome in self.outcomes}
+
+
 class DataParams(Strict):
     parse: ParseParams
-    transactions: TransactionsSource
+    transactions: TransactionsSource | None  # only `churn uplift` runs without it (from customers and a campaign)
     events: EventsSource | None = None
     subscriptions: SubscriptionsSource | None = None
     customers: CustomersSource | None = None
     surveys: SurveysSource | None = None
+    campaign: CampaignSource | None = None
+
+    def required_transactions(self) -> TransactionsSource:
+        if self.transactions is None:
+            raise ConfigError("data.transactions is not mapped: every stage but `churn uplift` needs a transaction file")
+        return self.transactions
 
 
 class FeaturesParams(Strict):
@@ -215,6 +236,7 @@ class ScoreParams(Strict):
 
 
 class CampaignParams(Strict):
+    rank_by: Literal["churn_risk", "uplift"]
     budget: float = Field(ge=0)
     contact_cost: float = Field(ge=0)
     offer_cost: float = Field(ge=0)
@@ -223,6 +245,18 @@ class CampaignParams(Strict):
     acceptance_beta: float = Field(gt=0)
     control_share: float = Field(ge=0, lt=1)
     seed: int
+
+
+class UpliftParams(Strict):
+    """Who a campaign changes (models/uplift.py, docs/uplift.md): a T-learner per arm on LightGBM."""
+
+    outcome: str  # one of data.campaign.outcomes: `uplift` is the expected change in it
+    value_outcome: str | None  # the outcome in money, for incremental_profit; null if the campaign has none
+    rank_by: str | None  # a customer attribute that a team without uplift would rank by, judged alongside
+    holdout_share: float = Field(gt=0, lt=1)
+    rounds: int = Field(ge=1)
+    seed: int
+    lightgbm: dict[str, float | int | str]
 
 
 class KpisParams(Strict):
@@ -252,6 +286,7 @@ class Params(Strict):
     clv: ClvParams
     score: ScoreParams
     campaign: CampaignParams
+    uplift: UpliftParams
     kpis: KpisParams
     retrain: RetrainParams
     tracking: TrackingParams
@@ -322,6 +357,11 @@ WIN_BACK = OUTPUTS / "win_back.csv"
 REPORT = OUTPUTS / "report.html"
 CAMPAIGN_METRICS = METRICS / "campaign.json"
 DRIFT_METRICS = METRICS / "drift.json"
+READBACK = Path("reports/readback")  # one file per published list read back (`churn readback`)
+UPLIFT_SCORES = OUTPUTS / "uplift_scores.csv"
+UPLIFT_METRICS = METRICS / "uplift.json"
+UPLIFT_PLOTS = Path("reports/plots/uplift")
+UPLIFT_QUARANTINE = Path("data/uplift/quarantine")  # its own reading of data.customers and data.campaign (it runs without transactions)
 RETRAIN_LOCK = Path("data/retrain.lock")
 DECISION = Path("reports/retrain/decision.json")
 DECISION_PAGE = Path("reports/retrain/decision.md")

@@ -88,7 +88,7 @@ def run(params: config.Params) -> dict:
     first, last = (transactions.timestamp.min().to_pandas(), transactions.timestamp.max().to_pandas())
     as_of = resolve_as_of(params.score, last.to_pydatetime())
     horizon, spacing, min_history = params.score.horizon_days, params.features.cutoff_spacing_days, params.features.min_history_days
-    check_as_of(as_of, first.to_pydatetime(), last.to_pydatetime(), horizon, params.data.transactions.path)
+    check_as_of(as_of, first.to_pydatetime(), last.to_pydatetime(), horizon, params.data.required_transactions().path)
     planned = training_cutoffs(as_of, horizon, params.features.training_cutoffs, spacing)
     cutoffs, skipped = with_history(planned, first.to_pydatetime(), min_history)
     needed_start = earliest_start(as_of, horizon, spacing, min_history)

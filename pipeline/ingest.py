@@ -16,6 +16,7 @@ CLEANERS = {
     "subscriptions": cleaners.clean_subscriptions,
     "customers": cleaners.clean_customers,
     "surveys": cleaners.clean_surveys,
+    "campaign": cleaners.clean_campaign,  # read by `churn uplift`, which runs without transactions
 }
 CLEAN_TABLES = {
     "transactions": config.CLEAN_TRANSACTIONS,
@@ -62,7 +63,8 @@ def ingest_source(name: str, source: config.Source, shared: config.ParseParams, 
 
 
 def run(params: config.Params) -> dict:
-    mapped = {name: getattr(params.data, name) for name in CLEANERS if getattr(params.data, name) is not None}
+    params.data.required_transactions()
+    mapped = {name: getattr(params.data, name) for name in CLEAN_TABLES if getattr(params.data, name) is not None}
     # Read and validate everything before writing anything: a bad file leaves the last outputs whole.
     results = {name: ingest_source(name, source, params.data.parse) for name, source in mapped.items()}
     if results["transactions"].clean.empty:

@@ -17,7 +17,7 @@ from models import outcomes as measure
 from models.customer_list import score_customers
 from pipeline import artifacts, config, io, tracking
 from pipeline.score import list_settings
-from pipeline.train import fold_directory, start_tracking
+from pipeline.train import fold_directory
 
 
 def fold_models(cutoff: pd.Timestamp) -> tuple:
@@ -51,7 +51,7 @@ def run(params: config.Params) -> dict:
     }
     curves = measure.curves(rows)
 
-    start_tracking(params)
+    tracking.start_tracking(params.tracking.experiment)
     with io.publishing("outcomes") as publication, tracking.start_run("outcomes"):
         io.write_json(metrics, publication.staged(config.OUTCOME_METRICS))
         for name, points in curves.items():

@@ -192,7 +192,36 @@ def _pooled_lead(outcomes: dict) -> str:
             f"<b>{random['estimate']:+,.0f}</b> against the same numbers at random ({random['low']:+,.0f} to {random['high']:+,.0f}).</p>")
 
 
-def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "") -> str:
+def uplift_section(metrics: dict | None) -> str:
+    """A past campaign read back arm by arm, and how well ranking by uplift targeted its held-out customers."""
+    if not metrics or not metrics.get("campaign"):
+        return ""
+    read_back = metrics["campaign"]
+    effects = pd.DataFrame(
+        [(arm, outcome, f["treated_mean"], f["control_mean"], f["effect"], f"{f['low']:+.4f} to {f['high']:+.4f}")
+         for arm, by_outcome in read_back["effects"].items() for outcome, f in by_outcome.items()],
+        columns=["arm", "outcome", "arm's mean", "control's mean", "difference", "95% interval"],
+    )
+    outcome = metrics["outcome"]
+    rankings = pd.DataFrame(
+        [(arm, ranking, f["uplift_at"]["0.1"], f["uplift_at"]["0.3"], f["uplift_at"]["0.5"], f["qini"], f["random"])
+         for arm, by_ranking in metrics["evaluation"][outcome].items() for ranking, f in by_ranking.items()],
+        columns=["arm", "ranked by", "uplift in the top 10%", "top 30%", "top 50%", "Qini coefficient", "at random"],
+    )
+    numbers = {column: "+.4f" for column in ("arm's mean", "control's mean", "difference", "uplift in the top 10%", "top 30%", "top 50%", "at random")}
+    return f"""
+<h2>What the last campaign changed</h2>
+<p>{read_back['customers']:,} customers were split at random between {len(read_back['arms'])} arms, {read_back['control']!s} getting no contact.
+Each arm against the control (outcomes as recorded after the send):</p>
+{_table(effects, numbers)}
+<p>Uplift models learnt who each arm changes. On {metrics['held_out_share']:.0%} of the campaign's customers held out from learning, the
+difference in <b>{html.escape(outcome)}</b> between contacted and control customers among the top of each ranking (random targeting gets the arm's average effect):</p>
+{_table(rankings, numbers | {"Qini coefficient": "+.5f"})}
+<p class="note">Every customer's expected change per arm, and the incremental profit after the contact's cost: <code>outputs/uplift_scores.csv</code> (docs/uplift.md).</p>
+"""
+
+
+def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "", uplift: str = "") -> str:
     charts = kpi_charts(kpis, cohorts)
     customer_figures, segments = customer_charts(customers)
     charts |= customer_figures
@@ -245,9 +274,11 @@ The 10% it expects to spend most went on to spend {top_spend['mean']:.0%} of all
 {outcomes}
 
 <h2>This campaign</h2>
-<p>The customers to contact are the most profitable within the budget; the same budget spent differently would be expected to earn:</p>
+<p>The customers to contact are the most profitable within the budget, ranked as {html.escape(campaign.get("ranked_by", {}).get("why", "campaign.rank_by is churn_risk"))}.
+The same budget spent differently would be expected to earn:</p>
 {_table(campaign_rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
 <p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>
+{uplift}
 </body></html>
 """
 
@@ -264,9 +295,10 @@ def run(params: config.Params, decision: dict | None = None, evaluation: dict | 
     leavers_share = share_of_leavers_in_top_tenth(inputs[config.CHURN_BACKTEST])
     drift = json.loads(config.DRIFT_METRICS.read_text(encoding="utf-8")) if config.DRIFT_METRICS.is_file() else None
     outcomes = json.loads(config.OUTCOME_METRICS.read_text(encoding="utf-8")) if config.OUTCOME_METRICS.is_file() else None
+    uplift = json.loads(config.UPLIFT_METRICS.read_text(encoding="utf-8")) if config.UPLIFT_METRICS.is_file() else None
     page = render(
         kpis, cohorts, customers, inputs[config.CHURN_METRICS], inputs[config.CLV_METRICS], inputs[config.CAMPAIGN_METRICS],
-        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes),
+        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes), uplift_section(uplift),
     )
     with io.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")

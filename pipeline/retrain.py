@@ -23,7 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
+from typing import IO
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +77,7 @@ def exclusive(lock_path: Path = config.RETRAIN_LOCK) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            raise Locked(f"another retrain holds {lock_path} ({handle.read().strip() or 'holder unknown'}); nothing was changed") from None
+            raise Locked(f"another retrain holds {lock_path} ({_holder(handle)}); nothing was changed") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC\n")
@@ -84,6 +85,17 @@ def exclusive(lock_path: Path = config.RETRAIN_LOCK) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def _holder(handle: IO[str], patience: float = 2.0) -> str:
+    """Who holds the lock, as its holder wrote it; the holder writes just after taking it, so wait a moment."""
+    deadline = time.monotonic() + patience
+    while True:
+        handle.seek(0)
+        written = handle.read()
+        if written.endswith("\n") or time.monotonic() > deadline:
+            return written.strip() or "holder unknown"
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

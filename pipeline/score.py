@@ -13,6 +13,7 @@ from typing import NamedTuple
 import mlflow
 import pandas as pd
 
+from models import uplift
 from models.campaign import CampaignSettings
 from models.clv import ValueSettings
 from models.customer_list import ListSettings, PlaybookRule, score_customers, win_back_list
@@ -44,7 +45,7 @@ def list_settings(params: config.Params) -> ListSettings:
             for rule in score.playbook
         ],
         value=ValueSettings(params.clv.lifetime_months, params.clv.annual_discount_rate),
-        campaign=CampaignSettings(**params.campaign.model_dump()),
+        campaign=CampaignSettings(**params.campaign.model_dump(exclude={"rank_by"})),
     )
 
 
@@ -98,13 +99,36 @@ def snapshot(params: config.Params, as_of: dt.date | None = None) -> tuple[pd.Da
     return scoring_snapshot(params, dt.datetime.combine(as_of, dt.time()))
 
 
+RANKINGS = {
+    "churn_risk": "campaign.rank_by is churn_risk: the expected profit of saving a customer who would leave "
+                  "(churn probability x the chance an offer keeps them x their margin, less the offer's and the contact's costs)",
+    "uplift": f"campaign.rank_by is uplift: the incremental profit of each customer's best arm, as a past campaign's "
+              f"results predict it ({config.UPLIFT_SCORES}): whom the contact changes, not merely who is at risk",
+}
+
+
+def uplift_scores(params: config.Params) -> pd.DataFrame | None:
+    """Each customer's best arm and its incremental profit when the campaign is ranked by uplift, else None."""
+    if params.campaign.rank_by != "uplift":
+        return None
+    scores = pd.read_csv(config.UPLIFT_SCORES, dtype={"customer_id": "string", "arm": "string"}) if config.UPLIFT_SCORES.exists() else pd.DataFrame()
+    if scores.empty or "incremental_profit" not in scores:
+        raise config.ConfigError(
+            f"campaign.rank_by is uplift, but {config.UPLIFT_SCORES} holds no incremental profit: map data.campaign "
+            "(and uplift.value_outcome) and run `churn uplift` first (docs/uplift.md), or rank by churn_risk")
+    return uplift.best_arm(scores)
+
+
 def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, churn_directory, models: str, lapsed: pd.DataFrame) -> Scored:
     """The list, its campaign figures, the population drift and the win-back list, in memory: nothing written yet."""
-    customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params))
+    customers, summary = score_customers(scoring, churn_model, clv_model, list_settings(params), uplift_scores(params))
     drift = population_drift(artifacts.load_reference(churn_directory), churn_model, scoring, params.score.drift_psi_threshold)
     as_of = customers["as_of"].iloc[0] if len(customers) else None
     win_back = win_back_list(lapsed, as_of, params.features.active_days)
-    metrics = {"as_of": as_of, "customers": len(customers), "lapsed_customers": len(win_back), "models": models, "campaign": summary}
+    metrics = {
+        "as_of": as_of, "customers": len(customers), "lapsed_customers": len(win_back), "models": models, "campaign": summary,
+        "ranked_by": {"by": params.campaign.rank_by, "why": RANKINGS[params.campaign.rank_by]},
+    }
     return Scored(customers, metrics, drift, win_back)
 
 

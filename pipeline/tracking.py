@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars flood a scheduler's log
@@ -17,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from pipeline import config
 from pipeline.artifacts import LOADERS, model_digest
 
 NEW_MODEL_ALIAS = "challenger"
@@ -26,6 +28,13 @@ BACKTEST_ARTIFACT = "evaluation"  # each training run's backtest predictions, fo
 
 
 PROCESS_TAG = "process"  # host:pid of the process that ran it: a RUNNING run whose process is gone was killed
+
+
+def start_tracking(experiment: str) -> None:
+    """Runs go to `experiment` of the configured store; runs a killed process left RUNNING are ended first."""
+    mlflow.set_tracking_uri(config.tracking_uri())
+    mlflow.set_experiment(experiment)
+    end_killed_runs(experiment)
 
 
 def start_run(name: str, nested: bool = False) -> mlflow.ActiveRun:
@@ -88,6 +97,16 @@ class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):
 ChurnPyfunc = SnapshotModelPyfunc  # the name that churn models registered before the CLV model load by
 
 
+# What loading a registered model needs (pipeline/mlflow_model.py and the model files it reads),
+# pinned to this environment. Written out because MLflow's inference imports the model in a
+# subprocess (6 s a model) and still missed LightGBM, which the models import when they load.
+SERVING_PACKAGES = ("churn-clv-pipeline", "mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
+
+
+def serving_requirements() -> list[str]:
+    return [f"{package}=={version(package)}" for package in SERVING_PACKAGES]
+
+
 def log_and_register_model(registered_name: str, model_dir: Path, example: pd.DataFrame, predictions) -> int:
     """Log the saved model to the active run, register it as `registered_name`, point `challenger` at it."""
     artifact = f"{registered_name}_model"
@@ -100,6 +119,7 @@ def log_and_register_model(registered_name: str, model_dir: Path, example: pd.Da
             artifacts={artifact: str(model_dir)},
             signature=infer_signature(example, predictions),
             input_example=example,
+            pip_requirements=serving_requirements(),
             registered_model_name=registered_name,
         )
     version = int(info.registered_model_version)

@@ -126,12 +126,6 @@ def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict
             io.write_csv(points, plots_dir / kind / f"{method}.csv", float_format="%.6g")
 
 
-def start_tracking(params: config.Params) -> None:
-    mlflow.set_tracking_uri(config.tracking_uri())
-    mlflow.set_experiment(params.tracking.experiment)
-    tracking.end_killed_runs(params.tracking.experiment)
-
-
 PROCEDURE_ARTIFACT = "procedure.json"  # what `churn promote` replays to compare a champion's procedure with a challenger's
 
 
@@ -158,7 +152,7 @@ def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
     folds = trainable_folds(training, params)
-    start_tracking(params)
+    tracking.start_tracking(params.tracking.experiment)
     procedure = procedure_record(params, "train")
     fit = churn_procedure(procedure)
 

@@ -24,7 +24,6 @@ from pipeline.train import (
     log_explained_model,
     procedure_record,
     settings,
-    start_tracking,
     write_evaluation,
 )
 
@@ -48,7 +47,7 @@ def run(params: config.Params) -> dict:
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
     horizon = params.score.horizon_days
     folds = trainable_folds(training, params)
-    start_tracking(params)
+    tracking.start_tracking(params.tracking.experiment)
     procedure = procedure_record(params, "train", "clv")
     fit = clv_procedure(procedure)
 

@@ -16,6 +16,7 @@ PACKAGES = ("features", "models", "pipeline")
 COMMAND_MODULES = {
     "ingest": "pipeline.ingest", "features": "pipeline.featurize", "kpis": "pipeline.kpis", "train": "pipeline.train",
     "train-clv": "pipeline.train_clv", "outcomes": "pipeline.outcomes", "score": "pipeline.score", "report": "pipeline.report",
+    "uplift": "pipeline.uplift",
 }
 
 

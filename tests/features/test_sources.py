@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.sources import clean_customers, clean_events, clean_subscriptions, clean_surveys, clean_transactions
-from pipeline.config import CustomersSource, EventsSource, FileCleaning, SubscriptionsSource, SurveysSource, TransactionsSource
+from features.sources import clean_campaign, clean_customers, clean_events, clean_subscriptions, clean_surveys, clean_transactions
+from pipeline.config import CampaignSource, CustomersSource, EventsSource, FileCleaning, SubscriptionsSource, SurveysSource, TransactionsSource
 from pipeline.io import InputError, read_raw_table, require_columns
 from tests.conftest import default_parsing
 
@@ -204,6 +204,29 @@ def test_customers_are_one_row_each_with_prefixed_attributes(tmp_path):
     assert list(result.clean.columns) == ["customer_id", "customer_channel", "customer_country", "source_row"]
     assert result.clean["customer_id"].tolist() == ["1", "2"]
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate customer_id"]]
+
+
+def test_an_attribute_is_a_number_where_every_value_is_one_else_text(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text("id,recency,history,zip\n1,6,85.37,01234\n2,7,1e400,Urban\n3,,78.78,\n")
+    source = CustomersSource(path=str(path), customer_id="id", attributes=["recency", "history", "zip"])
+    result = clean_customers(read_raw_table(path), source, PARSING)
+    clean = result.clean
+    assert clean["customer_recency"].dtype == "float64" and clean["customer_recency"].isna().tolist() == [False, True]
+    assert clean["customer_history"].tolist() == [85.37, 78.78]  # a number too large for one: out of range
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[2, "out of range history"]]
+    assert clean["customer_zip"].dtype == "string" and clean["customer_zip"].tolist()[0] == "01234"  # text: leading zeros kept
+
+
+def test_a_campaign_is_one_row_per_customer_with_its_arm_and_outcomes(tmp_path):
+    path = tmp_path / "campaign.csv"
+    path.write_text("id,segment,visit,spend\n1,Mens E-Mail,1,0\n2,No E-Mail,0,\n1,No E-Mail,0,0\n3,,1,0\n4,Womens E-Mail,yes,0\n5,No E-Mail,0,29.99\n")
+    source = CampaignSource(path=str(path), customer_id="id", arm="segment", control="No E-Mail", outcomes=["visit", "spend"])
+    result = clean_campaign(read_raw_table(path), source, PARSING)
+    assert result.clean[["customer_id", "arm", "visit", "spend"]].values.tolist() == [["1", "Mens E-Mail", 1.0, 0.0], ["5", "No E-Mail", 0.0, 29.99]]
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [
+        [2, "missing spend"], [3, "duplicate customer_id"], [4, "missing arm"], [5, "unparseable visit"]]
+    assert result.summary["arms"] == {"Mens E-Mail": 1, "No E-Mail": 1}
 
 
 def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import backtest, churn, clv
+from models import backtest, churn, clv, uplift
 from models.customer_list import PlaybookRule, band, recommended_actions, score_customers
 from models.tuning import new_study
 from pipeline.config import load_params
@@ -16,14 +16,40 @@ from tests.models.conftest import HORIZON_DAYS, QUICK
 
 
 @pytest.fixture(scope="module")
-def scored(retail_training):
+def fitted(retail_training):
     fold = backtest.folds(retail_training, HORIZON_DAYS, count=1)[0]
     churn_model, _ = churn.fit_churn_model(fold.labelled, HORIZON_DAYS, QUICK, new_study("churn", None, 1))
     spend_settings = dataclasses.replace(QUICK, lightgbm=QUICK.lightgbm | {"tweedie_variance_power": 1.5})
     clv_model, _ = clv.fit_clv_model(fold.labelled, HORIZON_DAYS, spend_settings, new_study("clv", None, 1))
-    settings = list_settings(load_params(ROOT / "params.yaml"))
-    customers, summary = score_customers(fold.evaluation, churn_model, clv_model, settings)
-    return fold.evaluation, customers, summary, settings
+    return fold.evaluation, churn_model, clv_model, list_settings(load_params(ROOT / "params.yaml"))
+
+
+@pytest.fixture(scope="module")
+def scored(fitted):
+    evaluation, churn_model, clv_model, settings = fitted
+    customers, summary = score_customers(evaluation, churn_model, clv_model, settings)
+    return evaluation, customers, summary, settings
+
+
+def test_ranked_by_uplift_the_campaign_takes_the_best_arms_incremental_profit_and_only_customers_it_scores(fitted):
+    evaluation, churn_model, clv_model, settings = fitted
+    ids = evaluation["customer_id"].astype("string").reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    # Two arms for all but the last fifty customers, with profits unrelated to churn risk.
+    arms = pd.DataFrame({"customer_id": ids[:-50].repeat(2).to_numpy(), "arm": ["e-mail", "call"] * (len(ids) - 50)})
+    arms["incremental_profit"] = rng.normal(0, 5, len(arms))
+    best = uplift.best_arm(arms)
+    customers, summary = score_customers(evaluation, churn_model, clv_model, settings, best)
+    expected = arms.groupby("customer_id")["incremental_profit"].max()
+    listed = customers.set_index("customer_id")
+    assert np.allclose(listed.loc[expected.index, "incremental_profit"], expected.round(2))
+    assert listed["incremental_profit"].isna().sum() == 50 and not listed.loc[ids[-50:], "selected_for_campaign"].any()
+    chosen = listed[listed["selected_for_campaign"]]
+    assert len(chosen) and (chosen["incremental_profit"] > 0).all()
+    assert chosen["incremental_profit"].min() >= listed.loc[~listed["selected_for_campaign"], "incremental_profit"].max()
+    assert customers["incremental_profit"].iloc[: len(expected)].is_monotonic_decreasing
+    contacted = chosen[~chosen["control_group"]]
+    assert summary["selected"]["incremental_profit"] == pytest.approx(contacted["incremental_profit"].sum(), abs=0.01 * len(contacted))
 
 
 def test_bands_include_their_lower_edge():

@@ -3,13 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from models import uplift
-from tests.conftest import shared_file
+from pipeline import config
+from tests.conftest import ROOT, shared_file
 
 CONTROL = "No E-Mail"
-ATTRIBUTES = ["recency", "history", "mens", "womens", "newbie", "zip_code", "channel"]
-LIGHTGBM = {"learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 200, "num_threads": 2}
+# The settings `churn uplift` runs with on this campaign.
+ATTRIBUTES = yaml.safe_load((ROOT / "configs" / "hillstrom.yaml").read_text())["data"]["customers"]["attributes"]
+LIGHTGBM = dict(config.load_params(ROOT / "params.yaml").uplift.lightgbm) | {"num_threads": 2}
 
 
 def test_uplift_at_k_and_the_qini_curve_by_hand():
@@ -60,3 +63,10 @@ def test_the_womens_arm_is_targeted_better_by_uplift_than_at_random(hillstrom):
     assert uplift.objective_for(judged["spend"])["objective"] == "tweedie"
     with pytest.raises(ValueError, match="too few customers to learn uplift"):
         uplift.fit_uplift(train.head(60), ATTRIBUTES, "visit", train.head(60)["segment"].ne(CONTROL), train.head(60)["segment"].eq(CONTROL), LIGHTGBM, rounds=10)
+
+
+def test_the_held_out_customers_are_the_same_share_of_every_arm_and_the_same_for_a_seed():
+    arms = pd.Series(["a"] * 1000 + ["b"] * 300 + ["c"] * 10)
+    chosen = uplift.held_out(arms, 0.3, seed=1)
+    assert [int(chosen[arms.eq(arm).to_numpy()].sum()) for arm in "abc"] == [300, 90, 3]
+    assert (uplift.held_out(arms, 0.3, seed=1) == chosen).all() and not (uplift.held_out(arms, 0.3, seed=2) == chosen).all()
