@@ -70,7 +70,7 @@ def main() -> None:
     for split in range(args.splits):
         fitting = dataclasses.replace(settings(params.uplift, params.train.num_threads), holdout_share=0.5, seed=split)
         for arm in sorted(set(data["arm"]) - {control}):
-            judged = uplift.judge_arm(data, features, arm, control, args.outcome, fitting, compare_with=customer_attribute("history"))
+            judged = uplift.judge_arm(data, features, arm, control, args.outcome, fitting, compare_with={"by history": customer_attribute("history")})
             for name, measured in judged.evaluation.items():
                 results.setdefault((arm, name), []).append(measured)
 

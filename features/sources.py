@@ -198,7 +198,8 @@ def clean_customers(raw: RawTable, source: CustomersSource, parsing: Parsing) ->
 
 def clean_campaign(raw: RawTable, source: CampaignSource, parsing: Parsing) -> Ingested:
     """One row per customer of the campaign: their arm, when it was sent if known, each outcome."""
-    fields = {"customer_id": Field(source.customer_id, "identifier", unique=True), "arm": Field(source.arm, "text")}
+    # A control arm called "None" is the control, not a missing value.
+    fields = {"customer_id": Field(source.customer_id, "identifier", unique=True), "arm": Field(source.arm, "text", meaningful=(source.control,))}
     if source.sent_at:
         fields["sent_at"] = Field(source.sent_at, "timestamp")
     fields |= {outcome: Field(outcome, "number") for outcome in source.outcomes}

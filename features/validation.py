@@ -38,6 +38,8 @@ class Field:
     unique: bool = False
     not_before: str | None = None
     """Another field (by the pipeline's name) that this one may not precede, as an end its start."""
+    meaningful: tuple[str, ...] = ()
+    """Values that are this column's own, never null tokens (a control arm called "None")."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing,
     user's, so that metrics read the same for every data set and a person can find the cell.
     """
     original = table.frame
-    raw = _trimmed(original, [spec.column for spec in fields.values()], parsing.null_values)
+    raw = _trimmed(original, list(fields.values()), parsing.null_values)
     checks: list[tuple[str, str, pd.Series]] = []  # (reason, the user's column, failing rows)
     if table.malformed is not None:
         checks.append(("malformed row: its number of fields differs from the header's", "(all)", table.malformed))
@@ -156,11 +158,14 @@ def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing,
     return Validated(valid=valid.reset_index(drop=True), quarantine=quarantine, summary=summary)
 
 
-def _trimmed(raw: pd.DataFrame, columns: list[str], null_values: tuple[str, ...]) -> pd.DataFrame:
+def _trimmed(raw: pd.DataFrame, fields: list[Field], null_values: tuple[str, ...]) -> pd.DataFrame:
     """Trim the mapped text columns; a cell of blanks or a null token (NULL, N/A, ...) is a missing value."""
     raw = raw.copy()
-    nulls = [*null_values, ""]
-    for column in dict.fromkeys(columns):
+    kept = {spec.column: set(spec.meaningful) for spec in fields}
+    for spec in fields:
+        kept[spec.column] &= set(spec.meaningful)  # a column mapped twice keeps only what both keep
+    for column, meaningful in kept.items():
+        nulls = [token for token in (*null_values, "") if token not in meaningful]
         text = raw[column].astype("string").str.strip()
         raw[column] = text.mask(text.isin(nulls))
     return raw

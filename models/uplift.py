@@ -17,6 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.errors import InsufficientData
 from models.training import REPRODUCIBLE, model_inputs
 
 FRACTIONS = (0.1, 0.3, 0.5)
@@ -38,9 +39,12 @@ class UpliftModel:
 
 
 def objective_for(outcome: pd.Series) -> dict:
-    """Binary for a 0/1 outcome (a visit, a conversion), Tweedie for an amount (spend: mostly zeros)."""
+    """Binary for a 0/1 outcome (a visit, a conversion), Tweedie for an amount (spend: mostly zeros),
+    squared error for an amount that can be negative (spend net of returns)."""
     if set(pd.unique(outcome.dropna())) <= {0, 1}:
         return {"objective": "binary", "metric": "binary_logloss"}
+    if (outcome < 0).any():
+        return {"objective": "regression", "metric": "l2"}
     return {"objective": "tweedie", "tweedie_variance_power": 1.5, "metric": "tweedie"}
 
 
@@ -60,7 +64,7 @@ def fit_uplift(
     """
     treated, control = np.asarray(treated, dtype=bool), np.asarray(control, dtype=bool)
     if treated.sum() < 50 or control.sum() < 50:
-        raise ValueError(f"too few customers to learn uplift: {treated.sum()} contacted, {control.sum()} in the control (50 each at least)")
+        raise InsufficientData(f"too few customers to learn uplift: {treated.sum()} contacted, {control.sum()} in the control (50 each at least)")
     params = lightgbm | REPRODUCIBLE | objective_for(frame[outcome]) | {"seed": seed}
     return UpliftModel(
         treated=_fit_group(frame[treated], features, outcome, params, rounds),
@@ -148,19 +152,19 @@ class ArmJudged:
 
 def judge_arm(
     campaign: pd.DataFrame, features: list[str], arm: str, control: str, outcome: str, settings: UpliftSettings,
-    compare_with: str | None = None,
+    compare_with: dict[str, str] | None = None,
 ) -> ArmJudged:
     """Fit the arm's T-learner on the customers not held out; rank the held-out ones by it, by
-    `compare_with` (a column a team would rank by otherwise) and by the model refitted on
-    shuffled arms (what chance finds); judge each where the arm was randomized."""
+    each of `compare_with` ({name: column}, what a team would rank by otherwise) and by the
+    model refitted on shuffled arms (what chance finds); judge each where the arm was randomized."""
     in_play = campaign[campaign["arm"].isin([arm, control])].reset_index(drop=True)
     test = held_out(in_play["arm"], settings.holdout_share, settings.seed)
     train, judged = in_play[~test], in_play[test]
     treated = judged["arm"].eq(arm).to_numpy()
     fit = lambda arms: fit_uplift(train, features, outcome, arms == arm, arms == control, settings.lightgbm, settings.rounds, settings.seed)  # noqa: E731
     rankings = {"uplift model": fit(train["arm"].to_numpy()).predict(judged)}
-    if compare_with:
-        rankings[f"by {compare_with.removeprefix('customer_')}"] = pd.to_numeric(judged[compare_with], errors="coerce").fillna(-np.inf).to_numpy()
+    for name, column in (compare_with or {}).items():
+        rankings[name] = pd.to_numeric(judged[column], errors="coerce").fillna(-np.inf).to_numpy()
     rankings["uplift model, arms shuffled"] = fit(np.random.default_rng(settings.seed).permutation(train["arm"].to_numpy())).predict(judged)
     y = judged[outcome].to_numpy(dtype=float)
     curves = [qini_curve(scores, y, treated).assign(ranking=name) for name, scores in rankings.items()]

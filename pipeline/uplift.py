@@ -9,6 +9,7 @@ says so: the stage is always in dvc.yaml and costs nothing until a campaign is m
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import mlflow
 import numpy as np
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 
 from features.sources import Ingested, customer_attribute
 from models import experiment, uplift
-from pipeline import config, io, tracking
+from pipeline import artifacts, config, io, tracking
 from pipeline.ingest import ingest_source, summary_line
 
 SCORE_COLUMNS = ["customer_id", "arm", "uplift"]
@@ -42,29 +43,77 @@ def outcomes_learnt(params: config.Params) -> list[str]:
 
 
 def read_sources(params: config.Params) -> dict[str, Ingested]:
-    if params.data.customers is None or not params.data.customers.attributes:
-        raise config.ConfigError("uplift: data.customers with its attributes must be mapped: they are what the uplift models learn from")
-    read = {name: ingest_source(name, getattr(params.data, name), params.data.parse) for name in ("customers", "campaign")}
+    """data.campaign, and data.customers when mapped, read and validated as ingest reads every source."""
+    with_transactions = params.data.transactions is not None and params.data.campaign.sent_at is not None
+    if not with_transactions and (params.data.customers is None or not params.data.customers.attributes):
+        raise config.ConfigError(
+            "uplift: map data.customers with its attributes (what the uplift models learn from), or data.transactions "
+            "and data.campaign.sent_at (the customers' features at the send date)")
+    names = ["campaign"] + (["customers"] if params.data.customers is not None else [])
+    read = {name: ingest_source(name, getattr(params.data, name), params.data.parse) for name in names}
     for name, result in read.items():
         if result.clean.empty:
             raise io.InputError(f"no valid {name} rows: {summary_line(name, getattr(params.data, name).path, result)}")
     return read
 
 
-def learn(customers: pd.DataFrame, campaign: pd.DataFrame, params: config.Params) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+@dataclass(frozen=True)
+class LearningData:
+    """What the uplift models learn from and whom they score."""
+
+    learnt_from: pd.DataFrame
+    """the campaign's customers: arm, outcomes, features"""
+    population: pd.DataFrame
+    """the customers to score: customer_id and the features"""
+    features: list[str]
+    comparisons: dict[str, str]
+    """{ranking's name: column of learnt_from}: what a team without uplift would rank by"""
+    basis: str
+
+
+def learning_data(params: config.Params, campaign: pd.DataFrame, customers: pd.DataFrame | None) -> LearningData:
+    """From customer attributes alone; or, with transactions and a send date, the snapshot
+    features at the send date (only what was known then) and the attributes, scoring the
+    customers of the scoring snapshot."""
+    attributes = [customer_attribute(attribute) for attribute in (params.data.customers.attributes if params.data.customers else [])]
+    facts = customers.drop(columns="source_row") if customers is not None else pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    rank_by = customer_attribute(params.uplift.rank_by) if params.uplift.rank_by else None
+    if rank_by and rank_by not in attributes:
+        raise config.ConfigError(f"uplift.rank_by: {params.uplift.rank_by!r} is not one of data.customers.attributes")
+    comparisons = {f"by {params.uplift.rank_by}": rank_by} if rank_by else {}
+    if params.data.transactions is None or params.data.campaign.sent_at is None:
+        learnt_from = campaign.merge(facts, on="customer_id", how="inner")
+        return LearningData(learnt_from, facts, attributes, comparisons, "customer attributes")
+
+    from pipeline.featurize import scoring_snapshot
+
+    sent = campaign["sent_at"].min().normalize()  # the start of the first send day: only what was known before it
+    current, lapsed = scoring_snapshot(params, sent.to_pydatetime())
+    # The lapsed at the send date have transaction features only: the attributes are joined to every row here.
+    at_send = pd.concat([current, lapsed], ignore_index=True).drop(columns=["cutoff", *attributes], errors="ignore")
+    # A feature named like a campaign column (spend, an outcome) is renamed in what is learnt from and in what is scored alike.
+    renamed = {column: f"{column}_feature" for column in at_send.columns if column in campaign.columns and column != "customer_id"}
+    at_send = at_send.rename(columns=renamed)
+    snapshot_features = [column for column in at_send.columns if column != "customer_id"]
+    learnt_from = campaign.merge(at_send, on="customer_id", how="left").merge(facts, on="customer_id", how="left")
+    if config.CHURN_MODEL.exists():
+        learnt_from["churn_probability_at_send"] = artifacts.load_churn_model(config.CHURN_MODEL).predict(learnt_from)
+        comparisons["by churn risk"] = "churn_probability_at_send"
+    population = pd.read_parquet(config.SCORING_SNAPSHOT).rename(columns=renamed)  # with the attributes, as the snapshots join them
+    return LearningData(learnt_from, population, snapshot_features + attributes, comparisons,
+                        f"the snapshot features at {sent:%Y-%m-%d} and the customer attributes")
+
+
+def learn(data: LearningData, campaign: pd.DataFrame, params: config.Params) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """The scores for every customer, the metrics and the Qini curves: the stage without its files."""
     source, chosen = params.data.campaign, params.uplift
-    features = [customer_attribute(attribute) for attribute in params.data.customers.attributes]
     outcomes = outcomes_learnt(params)
     arms = sorted(set(campaign["arm"]) - {source.control})
     if source.control not in set(campaign["arm"]) or not arms:
         raise io.InputError(
             f"{source.path}: column {source.arm!r} must hold the control arm {source.control!r} (data.campaign.control) and at least one other; "
             f"it holds {sorted(set(campaign['arm']))}")
-    learnt_from = campaign.merge(customers.drop(columns="source_row"), on="customer_id", how="inner")
-    rank_by = customer_attribute(chosen.rank_by) if chosen.rank_by else None
-    if rank_by and rank_by not in features:
-        raise config.ConfigError(f"uplift.rank_by: {chosen.rank_by!r} is not one of data.customers.attributes")
+    learnt_from, customers, features = data.learnt_from, data.population, data.features
     fitting = settings(chosen, params.train.num_threads)
 
     scores = customers[["customer_id"]].merge(pd.DataFrame({"arm": arms}), how="cross")
@@ -73,7 +122,7 @@ def learn(customers: pd.DataFrame, campaign: pd.DataFrame, params: config.Params
         for arm, model in uplift.fit_arms(learnt_from, features, arms, source.control, outcome, fitting).items():
             scores.loc[scores["arm"] == arm, outcome] = model.predict(customers)
         for arm in arms:
-            judged = uplift.judge_arm(learnt_from, features, arm, source.control, outcome, fitting, compare_with=rank_by)
+            judged = uplift.judge_arm(learnt_from, features, arm, source.control, outcome, fitting, compare_with=data.comparisons)
             evaluation.setdefault(outcome, {})[arm] = judged.evaluation
             curves.append(judged.qini.assign(outcome=outcome, arm=arm))
     scores = scores.rename(columns={chosen.outcome: "uplift"})
@@ -90,7 +139,7 @@ def learn(customers: pd.DataFrame, campaign: pd.DataFrame, params: config.Params
             "arms": {str(arm): int(count) for arm, count in campaign["arm"].value_counts().sort_index().items()},
             "effects": effects,
         },
-        "outcome": chosen.outcome, "features": features, "held_out_share": chosen.holdout_share,
+        "outcome": chosen.outcome, "features": features, "learnt_from": data.basis, "held_out_share": chosen.holdout_share,
         "evaluation": evaluation, "scored_customers": int(customers["customer_id"].nunique()), "arms_scored": arms,
     }
     if chosen.value_outcome:
@@ -138,7 +187,8 @@ def run(params: config.Params) -> dict:
         return metrics
 
     read = read_sources(params)
-    scores, metrics, curves = learn(read["customers"].clean, read["campaign"].clean, params)
+    customers = read["customers"].clean if "customers" in read else None
+    scores, metrics, curves = learn(learning_data(params, read["campaign"].clean, customers), read["campaign"].clean, params)
     metrics["ingest"] = {name: result.summary for name, result in read.items()}
     tracking.start_tracking(params.tracking.experiment)
     with io.publishing("uplift") as publication, tracking.start_run("uplift"):

@@ -227,6 +227,10 @@ def test_a_campaign_is_one_row_per_customer_with_its_arm_and_outcomes(tmp_path):
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [
         [2, "missing spend"], [3, "duplicate customer_id"], [4, "missing arm"], [5, "unparseable visit"]]
     assert result.summary["arms"] == {"Mens E-Mail": 1, "No E-Mail": 1}
+    # A control arm named like a null token is the control; the token still means "no value" elsewhere.
+    path.write_text("id,segment,visit\n1,None,0\n2,e-mail,None\n")
+    named_none = clean_campaign(read_raw_table(path), CampaignSource(path=str(path), customer_id="id", arm="segment", control="None", outcomes=["visit"]), PARSING)
+    assert named_none.clean["arm"].tolist() == ["None"] and named_none.quarantine["reason"].tolist() == ["missing visit"]
 
 
 def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):

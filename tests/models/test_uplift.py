@@ -61,6 +61,7 @@ def test_the_womens_arm_is_targeted_better_by_uplift_than_at_random(hillstrom):
     measured = uplift.evaluation(model.predict(judged), judged["visit"].to_numpy(), judged["segment"].ne(CONTROL).to_numpy())
     assert measured["uplift_at"]["0.3"] > measured["random"] and measured["qini"] > 0
     assert uplift.objective_for(judged["spend"])["objective"] == "tweedie"
+    assert uplift.objective_for(judged["spend"] - 1)["objective"] == "regression"  # net of returns, an amount can be negative
     with pytest.raises(ValueError, match="too few customers to learn uplift"):
         uplift.fit_uplift(train.head(60), ATTRIBUTES, "visit", train.head(60)["segment"].ne(CONTROL), train.head(60)["segment"].eq(CONTROL), LIGHTGBM, rounds=10)
 

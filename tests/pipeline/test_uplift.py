@@ -114,3 +114,42 @@ def test_a_campaign_ranked_by_uplift_needs_the_uplift_scores_and_takes_each_cust
     config.UPLIFT_SCORES.write_text("customer_id,arm,uplift,incremental_profit\n1,call,0.2,3.5\n1,e-mail,0.1,4.0\n2,call,0.1,-1\n2,e-mail,0.0,-1\n")
     best = score.uplift_scores(params)
     assert best.values.tolist() == [["1", "e-mail", 4.0], ["2", "call", -1.0]]  # a tie goes to the first arm by name
+
+
+def test_with_transactions_the_models_learn_from_the_features_at_the_send_date(project):
+    """A campaign on the embedded customers, sent 2011-09-01, that works only on those who bought
+    in the 60 days before (a fact of the history, not of any attribute): the features at the send
+    date let the models find them, and the list scores the customers of today's snapshot."""
+    run_in(project, "churn", "ingest")
+    run_in(project, "churn", "features")
+    transactions = pd.read_parquet(project / "data/interim/transactions.parquet")
+    sent = pd.Timestamp("2011-09-01")
+    before, after = transactions[transactions["timestamp"] < sent], transactions[transactions["timestamp"].between(sent, sent + pd.Timedelta(days=59))]
+    last = before.groupby("customer_id")["timestamp"].max()
+    rng = np.random.default_rng(5)
+    campaign = pd.DataFrame({"customer_id": last.index, "arm": np.where(rng.random(len(last)) < 0.5, "e-mail", "none"),
+                             "sent_at": "2011-09-01 09:00:00"})
+    campaign["bought"] = campaign["customer_id"].isin(after["customer_id"]).astype(int)
+    persuadable = (campaign["arm"] == "e-mail") & ((sent - last).dt.days <= 60).to_numpy() & (rng.random(len(last)) < 0.6)
+    campaign.loc[persuadable, "bought"] = 1
+    campaign["spend"] = campaign["customer_id"].map(after.groupby("customer_id")["amount"].sum()).fillna(0.0)
+    campaign.to_csv(project / "data/raw/campaign.csv", index=False)
+    update_params(project, {
+        "data.campaign": {"path": "data/raw/campaign.csv", "customer_id": "customer_id", "arm": "arm", "control": "none",
+                          "outcomes": ["bought", "spend"], "sent_at": "sent_at"},
+        "uplift.outcome": "bought", "uplift.lightgbm.min_data_in_leaf": 100,
+    })
+
+    run_in(project, "churn", "uplift")
+
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["learnt_from"] == "the snapshot features at 2011-09-01 and the customer attributes" and "recency_days" in metrics["features"]
+    judged = metrics["evaluation"]["bought"]["e-mail"]
+    assert judged["uplift model"]["uplift_at"]["0.3"] > judged["uplift model"]["random"] + 0.1 and judged["uplift model"]["qini"] > 0
+    scores = pd.read_csv(project / SCORES, dtype={"customer_id": "string"})
+    scoring = pd.read_parquet(project / "data/features/scoring.parquet")
+    assert sorted(scores["customer_id"]) == sorted(scoring["customer_id"]) and set(scores["arm"]) == {"e-mail"}
+    # Today, the persuadable are again those who bought lately.
+    recent = scoring.set_index("customer_id")["recency_days"] <= 60
+    by_recency = scores.set_index("customer_id")["uplift"].groupby(recent).mean()
+    assert by_recency[True] > by_recency[False] + 0.1  # the effect: 0.6 of those who would not have bought (about 0.24), none elsewhere
