@@ -192,6 +192,23 @@ def _pooled_lead(outcomes: dict) -> str:
             f"<b>{random['estimate']:+,.0f}</b> against the same numbers at random ({random['low']:+,.0f} to {random['high']:+,.0f}).</p>")
 
 
+def readback_section(read_backs: list[dict]) -> str:
+    """Each published list read back (`churn readback`): its contacted customers against its control group."""
+    if not read_backs:
+        return ""
+    rows = pd.DataFrame(
+        [(record["as_of"], record["contacted"], record["control"], f"{record['days_observed']} of {record['horizon_days']}", outcome,
+          figures["effect"], f"{figures['low']:+.4f} to {figures['high']:+.4f}")
+         for record in read_backs for outcome, figures in record["effects"].items()],
+        columns=["list of", "contacted", "control", "days seen", "outcome", "difference", "95% interval"],
+    )
+    return f"""
+<h2>Earlier lists read back</h2>
+<p>Each list's contacted customers against its control group, in the horizon after the list's date (<code>churn readback</code>, <code>reports/readback/</code>):</p>
+{_table(rows, {"contacted": ",.0f", "control": ",.0f", "difference": "+.4f"})}
+"""
+
+
 def uplift_section(metrics: dict | None) -> str:
     """A past campaign read back arm by arm, and how well ranking by uplift targeted its held-out customers."""
     if not metrics or not metrics.get("campaign"):
@@ -296,9 +313,12 @@ def run(params: config.Params, decision: dict | None = None, evaluation: dict | 
     drift = json.loads(config.DRIFT_METRICS.read_text(encoding="utf-8")) if config.DRIFT_METRICS.is_file() else None
     outcomes = json.loads(config.OUTCOME_METRICS.read_text(encoding="utf-8")) if config.OUTCOME_METRICS.is_file() else None
     uplift = json.loads(config.UPLIFT_METRICS.read_text(encoding="utf-8")) if config.UPLIFT_METRICS.is_file() else None
+    # Read-backs are run by hand after a horizon, outside dvc.yaml: the page shows those there are when it is written.
+    read_backs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(config.READBACK.glob("*.json"))]
     page = render(
         kpis, cohorts, customers, inputs[config.CHURN_METRICS], inputs[config.CLV_METRICS], inputs[config.CAMPAIGN_METRICS],
-        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes), uplift_section(uplift),
+        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes),
+        uplift_section(uplift) + readback_section(read_backs),
     )
     with io.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")

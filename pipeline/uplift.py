@@ -17,11 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from features.sources import Ingested, customer_attribute
+from features.validation import QUARANTINE_COLUMNS
 from models import experiment, uplift
 from pipeline import artifacts, config, io, tracking
 from pipeline.ingest import ingest_source, summary_line
 
 SCORE_COLUMNS = ["customer_id", "arm", "uplift"]
+QUARANTINED = ("campaign", "customers")  # the sources it reads itself
 QINI_COLUMNS = ["outcome", "arm", "ranking", "fraction", "incremental"]
 
 
@@ -181,6 +183,8 @@ def run(params: config.Params) -> dict:
     if params.data.campaign is None:
         metrics = {"campaign": None, "note": "data.campaign is not mapped: no campaign to read back or learn from"}
         with io.publishing("uplift") as publication:
+            for name in QUARANTINED:  # nothing read, nothing quarantined
+                io.write_spreadsheet_csv(pd.DataFrame(columns=list(QUARANTINE_COLUMNS)), publication.staged(config.UPLIFT_QUARANTINE / f"{name}.csv"))
             io.write_spreadsheet_csv(pd.DataFrame(columns=SCORE_COLUMNS), publication.staged(config.UPLIFT_SCORES))
             io.write_csv(pd.DataFrame(columns=QINI_COLUMNS), publication.staged(config.UPLIFT_PLOTS / "qini.csv"))
             io.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
@@ -200,8 +204,12 @@ def run(params: config.Params) -> dict:
         io.write_spreadsheet_csv(scores, publication.staged(config.UPLIFT_SCORES))
         io.write_csv(curves, publication.staged(config.UPLIFT_PLOTS / "qini.csv"), float_format="%.6g")
         io.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
-        for name, result in read.items():
-            io.write_spreadsheet_csv(result.quarantine, publication.staged(config.UPLIFT_QUARANTINE / f"{name}.csv"))
+        for name in QUARANTINED:
+            target = config.UPLIFT_QUARANTINE / f"{name}.csv"
+            if name in read:
+                io.write_spreadsheet_csv(read[name].quarantine, publication.staged(target))
+            else:
+                publication.remove(target)
     for name, result in read.items():
         print(summary_line(name, getattr(params.data, name).path, result), file=sys.stderr)
     return metrics

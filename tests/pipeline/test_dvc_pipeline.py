@@ -20,7 +20,7 @@ from tests.conftest import EMBEDDED_TRANSACTIONS, documented_columns, run_in, up
 pytestmark = pytest.mark.pipeline
 
 SCORED = Path("outputs/scored_customers.csv")
-QUICK_TRAINING = {"train.n_trials": 3}  # the search itself is tested in tests/models; here, the plumbing
+QUICK_TRAINING = {"train.n_trials": 3, "train.max_rounds": 300}  # the search itself is tested in tests/models; here, the plumbing
 
 
 def online_retail_slice(target: Path) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.report import readback_section
 from tests.conftest import EMBEDDED_TRANSACTIONS, run_in, update_params
 
 
@@ -54,6 +55,8 @@ def test_a_list_no_one_contacted_shows_no_effect_and_a_rigged_control_shows_one(
     run_in(project, "churn", "readback", "list.csv")
     effect = json.loads((project / "reports/readback/2011-09-01.json").read_text())["effects"]["bought"]
     assert effect["effect"] == pytest.approx(1.0) and effect["low"] > 0.99
+    section = readback_section([json.loads((project / "reports/readback/2011-09-01.json").read_text())])
+    assert "Earlier lists read back" in section and section.count("<tr>") == 1 + 3 and "+1.0000" in section
 
 
 def test_a_list_whose_horizon_has_not_passed_says_how_much_was_seen_and_a_bad_list_names_its_column(ingested):

@@ -87,6 +87,7 @@ def test_without_a_campaign_the_stage_writes_an_empty_list_and_says_why(project)
     assert "data.campaign is not mapped" in result.stderr
     assert (project / SCORES).read_text().splitlines() == ["customer_id,arm,uplift"]
     assert json.loads((project / METRICS).read_text())["campaign"] is None
+    assert (project / "data/uplift/quarantine/campaign.csv").read_text().startswith("source_file,source_row,reason")  # every output DVC expects is there
 
 
 def test_a_campaign_without_its_control_arm_or_outcome_stops_with_what_to_change(project):
