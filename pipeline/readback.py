@@ -14,9 +14,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from models.campaign import CampaignSettings
 from models.experiment import list_read_back
 from pipeline import config, io, tracking
+from pipeline.score import campaign_settings
 
 LIST_COLUMNS = ["customer_id", "as_of", "selected_for_campaign", "control_group"]
 
@@ -48,7 +48,7 @@ def run(params: config.Params, list_path: Path) -> dict:
     days_seen = max(0, min(horizon, (observed_until - as_of).days + 1))
     if days_seen == 0:
         raise io.InputError(f"{config.CLEAN_TRANSACTIONS}: no transaction after the list's as_of {as_of:%Y-%m-%d}: nothing to read back yet")
-    settings = CampaignSettings(**params.campaign.model_dump(exclude={"rank_by"}))
+    settings = campaign_settings(params)
     try:
         result = list_read_back(listed, horizon_outcomes(transactions, as_of, horizon), settings.margin, settings.cost_per_contact)
     except ValueError as exc:

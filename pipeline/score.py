@@ -28,6 +28,11 @@ class Scored(NamedTuple):
     win_back: pd.DataFrame
 
 
+def campaign_settings(params: config.Params) -> CampaignSettings:
+    """The campaign's money settings; `rank_by` chooses the ranking and is the score stage's to read."""
+    return CampaignSettings(**params.campaign.model_dump(exclude={"rank_by"}))
+
+
 def list_settings(params: config.Params) -> ListSettings:
     score = params.score
     return ListSettings(
@@ -45,7 +50,7 @@ def list_settings(params: config.Params) -> ListSettings:
             for rule in score.playbook
         ],
         value=ValueSettings(params.clv.lifetime_months, params.clv.annual_discount_rate),
-        campaign=CampaignSettings(**params.campaign.model_dump(exclude={"rank_by"})),
+        campaign=campaign_settings(params),
     )
 
 
