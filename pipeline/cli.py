@@ -44,11 +44,23 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _stage(run, params_path: Path):
+@contextlib.contextmanager
+def _user_errors():
+    """A problem with the user's files, settings or order of commands: one line and exit code 2."""
     try:
-        return run(_load(params_path))
+        yield
     except USER_ERRORS as exc:
         _fail(exc)
+    except FileNotFoundError as exc:
+        # The user's files are checked as they are read (io.InputError); a file missing here is an earlier
+        # stage's output, not there yet because a stage was run on its own.
+        missing = exc.filename or (exc.args[0] if exc.args else exc)
+        _fail(f"{missing} is missing: an earlier stage writes it; run `dvc repro` (or the earlier `churn` commands) first")
+
+
+def _stage(run, params_path: Path):
+    with _user_errors():
+        return run(_load(params_path))
 
 
 @app.command()
@@ -143,13 +155,11 @@ def score(
     # A scheduled scoring (by alias) and a retrain write the same files: one at a time.
     guard = contextlib.nullcontext() if alias is None else retrain.exclusive()
     try:
-        with guard:
+        with guard, _user_errors():
             customers, metrics, *_ = stage.run(_load(params), alias=alias, as_of=None if as_of is None else as_of.date())
     except retrain.Locked as exc:
         print(f"score: {exc}", file=sys.stderr)
         raise typer.Exit(code=retrain.LOCKED) from None
-    except USER_ERRORS as exc:
-        _fail(exc)
     print(f"score: {len(customers):,} customers at {metrics['as_of']} -> {config.SCORED_CUSTOMERS}; "
           f"{metrics['lapsed_customers']:,} lapsed -> {config.WIN_BACK}", file=sys.stderr)
     for name, figures in metrics["campaign"].items():

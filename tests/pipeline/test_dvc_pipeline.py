@@ -203,3 +203,12 @@ def test_a_missing_column_stops_the_run_naming_file_and_column(project):
     assert result.returncode == 2
     assert "data/raw/online_retail.csv.gz: column 'Customer' (params data.transactions.customer_id) not found" in result.stderr
     assert not (project / "data/interim/transactions.parquet").exists()
+
+
+def test_a_stage_run_before_the_stages_it_needs_names_the_missing_file(project):
+    result = run_in(project, "churn", "score", check=False)
+    assert result.returncode == 2 and "data/features/scoring.parquet is missing: an earlier stage writes it" in result.stderr
+    assert "Traceback" not in result.stderr
+    (project / "list.csv").write_text("customer_id,as_of,selected_for_campaign,control_group\n1,2011-09-01,True,False\n")
+    result = run_in(project, "churn", "readback", "list.csv", check=False)
+    assert result.returncode == 2 and "data/interim/transactions.parquet is missing" in result.stderr
