@@ -114,7 +114,8 @@ def score_customers(
     customers.insert(customers.columns.get_loc("best_arm") + 1, "incremental_profit", np.round(incremental, 2))
     ranked_by = "incremental_profit" if uplift is not None else "expected_profit"
     customers["recommended_action"] = recommended_actions(customers, settings.playbook)
-    selected, control = campaign.select(customers[ranked_by].to_numpy(dtype=float), ids, settings.campaign)
+    # Chosen by the unrounded figures; the columns are rounded for people.
+    selected, control = campaign.select(incremental if uplift is not None else profit.to_numpy(), ids, settings.campaign)
     customers["selected_for_campaign"] = selected
     customers["control_group"] = control
     contacts = campaign.contacted(selected, control)
