@@ -228,7 +228,7 @@ def uplift_section(metrics: dict | None) -> str:
     numbers = {column: "+.4f" for column in ("arm's mean", "control's mean", "difference", "uplift in the top 10%", "top 30%", "top 50%", "at random")}
     return f"""
 <h2>What the last campaign changed</h2>
-<p>{read_back['customers']:,} customers were split at random between {len(read_back['arms'])} arms, {read_back['control']!s} getting no contact.
+<p>{read_back['customers']:,} customers were split at random between {len(read_back['arms'])} arms, {html.escape(str(read_back['control']))} getting no contact.
 Each arm against the control (outcomes as recorded after the send):</p>
 {_table(effects, numbers)}
 <p>Uplift models learnt who each arm changes. On {metrics['held_out_share']:.0%} of the campaign's customers held out from learning, the
@@ -238,7 +238,7 @@ difference in <b>{html.escape(outcome)}</b> between contacted and control custom
 """
 
 
-def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "", uplift: str = "") -> str:
+def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "", campaigns: str = "") -> str:
     charts = kpi_charts(kpis, cohorts)
     customer_figures, segments = customer_charts(customers)
     charts |= customer_figures
@@ -295,7 +295,7 @@ The 10% it expects to spend most went on to spend {top_spend['mean']:.0%} of all
 The same budget spent differently would be expected to earn:</p>
 {_table(campaign_rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
 <p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>
-{uplift}
+{campaigns}
 </body></html>
 """
 

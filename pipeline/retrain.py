@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import IO
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import mlflow
 import numpy as np
