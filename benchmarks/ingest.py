@@ -57,51 +57,73 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             writer.write_table(pa.concat_tables([table, table.take(duplicated)]) if len(duplicated) else table)
 
 
-def measure(path: Path) -> tuple[int, float, float]:
-    """Rows in, wall and CPU seconds of ingesting `path` with the embedded data's mapping."""
-    from pipeline import config
-    from pipeline.ingest import ingest_source
+def measure(path: Path) -> tuple[int, float, float, float]:
+    """Rows in, wall and CPU seconds and peak RSS of the ingest stage on `path` with the embedded data's mapping,
+    run in an empty folder: reading, cleaning and writing its outputs. Whichever checkout the
+    process imports (`run_once`) is measured, with that checkout's params."""
+    from pipeline import config, ingest
 
-    params = config.load_params(ROOT / "params.yaml")
-    source = params.data.transactions.model_copy(update={"path": str(path)})
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = ingest_source("transactions", source, params.data.parse)
-    return result.summary["rows_in"], time.perf_counter() - wall, time.process_time() - cpu
+    params = config.load_params(Path("params.yaml").resolve())
+    source = params.data.transactions.model_copy(update={"path": str(path.resolve())})
+    params = params.model_copy(update={"data": params.data.model_copy(update={"transactions": source})})
+    with tempfile.TemporaryDirectory(prefix="ingest-measure-") as folder:
+        os.chdir(folder)
+        wall, cpu = time.perf_counter(), time.process_time()
+        metrics = ingest.run(params)
+        return metrics["transactions"]["rows_in"], time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb()
 
 
-def run_once(path: Path) -> tuple[int, float, float, float]:
-    child = subprocess.Popen([sys.executable, __file__, "--measure", str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                             env=os.environ | {"PYTHONPATH": str(ROOT)})
+def peak_rss_gb() -> float:
+    """This process's peak resident memory since it started its program. Not the wait4 figure,
+    which also counts the parent's memory at the fork (here the generator's, 0.8 GB at 50 M rows)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024**2
+
+
+def run_once(path: Path, checkout: Path = ROOT) -> tuple[int, float, float, float]:
+    """One measurement in a fresh process, of this checkout or of another one (`--against`)."""
+    child = subprocess.Popen([sys.executable, __file__, "--measure", str(path)], cwd=checkout, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=os.environ | {"PYTHONPATH": str(checkout)})
     output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"ingest failed on {path}")
-    rows, wall, cpu = output.split()
-    return int(rows), float(wall), float(cpu), usage.ru_maxrss / 1024**2
+    if child.wait() != 0:
+        raise RuntimeError(f"ingest failed on {path} in {checkout}")
+    rows, wall, cpu, peak = output.split()
+    return int(rows), float(wall), float(cpu), float(peak)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5], help="millions of generated rows")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", type=Path, help="an earlier checkout of this project (git worktree add DIR REV), measured side by side")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(*measure(args.measure))
         return
-    workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
-    files = {"Online Retail (embedded)": ROOT / "data/raw/online_retail.csv.gz"}
-    for millions in args.sizes:
-        path = workdir / f"generated_{millions}m.csv"
-        generate(path, millions * 1_000_000)
-        files[f"generated, {millions} M rows"] = path
-    print(f"{os.cpu_count()} cores, {dt.date.today()}; median of {args.repeats} runs, each in a fresh process\n")
-    print("| file | rows in | wall s | CPU s | rows/s | peak RSS GB |")
-    print("|---|---|---|---|---|---|")
-    for name, path in files.items():
-        runs = [run_once(path) for _ in range(args.repeats)]
-        wall, cpu = statistics.median(run[1] for run in runs), statistics.median(run[2] for run in runs)
-        print(f"| {name} | {runs[0][0]:,} | {wall:.1f} | {cpu:.1f} | {runs[0][0] / wall:,.0f} | {max(run[3] for run in runs):.2f} |", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as folder:
+        workdir = Path(folder)
+        files = {"Online Retail (embedded)": ROOT / "data/raw/online_retail.csv.gz"}
+        for millions in args.sizes:
+            path = workdir / f"generated_{millions}m.csv"
+            generate(path, millions * 1_000_000)
+            files[f"generated, {millions} M rows"] = path
+        from pipeline import config
+
+        limit = config.load_params(ROOT / "params.yaml").features.memory_limit
+        print(f"{os.cpu_count()} cores, {dt.date.today()}; median of {args.repeats} runs, each in a fresh process; "
+              f"features.memory_limit {limit}\n")
+        checkouts = {"this checkout": ROOT} | ({f"{args.against}": args.against.resolve()} if args.against else {})
+        print("| file | code | rows in | wall s | CPU s | rows/s | peak RSS GB | wall vs this checkout |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, path in files.items():
+            walls = {}
+            for code, checkout in checkouts.items():
+                runs = [run_once(path, checkout) for _ in range(args.repeats)]
+                wall, cpu = statistics.median(run[1] for run in runs), statistics.median(run[2] for run in runs)
+                walls[code] = wall
+                print(f"| {name} | {code} | {runs[0][0]:,} | {wall:.1f} | {cpu:.1f} | {runs[0][0] / wall:,.0f} | "
+                      f"{max(run[3] for run in runs):.2f} | {wall / walls['this checkout']:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

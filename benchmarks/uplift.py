@@ -31,7 +31,7 @@ from features.sources import customer_attribute  # noqa: E402
 from models import uplift  # noqa: E402
 from models.experiment import arm_effects  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.ingest import ingest_source  # noqa: E402
+from pipeline.ingest import read_source  # noqa: E402
 from pipeline.uplift import settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def hillstrom() -> tuple[config.DataParams, object]:
     for source in filter(None, data.values()):
         source["path"] = str((ROOT / source["path"]).resolve())
     sources = config.DataParams.model_validate({"parse": config.load_params(ROOT / "params.yaml").data.parse.model_dump()} | data)
-    customers, campaign = (ingest_source(name, getattr(sources, name), sources.parse).clean for name in ("customers", "campaign"))
+    customers, campaign = (read_source(name, getattr(sources, name), sources.parse).clean for name in ("customers", "campaign"))
     return sources, campaign.merge(customers.drop(columns="source_row"), on="customer_id")
 
 

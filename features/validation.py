@@ -11,8 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 if TYPE_CHECKING:
     from pipeline.io import RawTable
@@ -68,6 +70,39 @@ class Validated:
 QUARANTINE_COLUMNS = ("source_file", "source_row", "reason", "column", "value")
 
 
+@dataclass
+class Seen:
+    """What the earlier batches of one file held, for the checks that span rows: duplicate rows and
+    values that must be unique. Kept as sorted 64-bit hashes (8 bytes a row), so a file of any length
+    is checked in batches. Two different rows share a hash with odds of about n^2 / 2^65 (1 in 15,000
+    for 50 M rows); such a row would be quarantined as a duplicate, never lost."""
+
+    hashes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def repeated(self, key: str, hashes: np.ndarray) -> np.ndarray:
+        """Which of `hashes` an earlier row of the file (this batch's included) already had; remembers them all."""
+        earlier = self.hashes.get(key, np.empty(0, dtype=np.uint64))
+        order = np.argsort(hashes, kind="stable")  # sorted, an earlier row comes first among equals
+        ordered = hashes[order]
+        later_copy = np.r_[False, ordered[1:] == ordered[:-1]]
+        known = np.zeros(len(ordered), dtype=bool)
+        if len(earlier):  # sorted lookups walk the long array once, in order
+            known = earlier[np.minimum(np.searchsorted(earlier, ordered), len(earlier) - 1)] == ordered
+        repeated = np.empty(len(hashes), dtype=bool)
+        repeated[order] = known | later_copy
+        # Two sorted runs: the stable sort merges them in one linear pass.
+        self.hashes[key] = np.sort(np.concatenate([earlier, ordered[~(known | later_copy)]]), kind="stable")
+        return repeated
+
+
+def _hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's values (DuckDB's: several times faster than pandas' on text)."""
+    with duckdb.connect() as con:
+        con.register("batch", pa.Table.from_pandas(frame, preserve_index=False))
+        (hashes,) = con.execute("SELECT hash(*COLUMNS(*)) FROM batch").fetchnumpy().values()
+    return np.asarray(hashes, dtype=np.uint64)
+
+
 def normalised_identifier(text: pd.Series) -> pd.Series:
     """`123.0` is `123`: a spreadsheet writes integer ids as floats, and the two are one customer."""
     return text.str.replace(r"^([+-]?\d+)\.0+$", r"\1", regex=True)
@@ -94,19 +129,21 @@ def _timestamps(text: pd.Series, parsing: Parsing) -> tuple[pd.Series, pd.Series
     parsed = pd.to_datetime(text.astype(object), format=parsing.timestamp_format or "ISO8601", errors="coerce", utc=True)
     values = pd.Series(parsed, index=text.index).dt.tz_localize(None).astype("datetime64[us]")
     failed = text.notna() & values.isna()
-    year = pd.to_numeric(text.str.extract(r"(?<!\d)(\d{4})(?!\d)", expand=False).astype(object), errors="coerce")
-    unrepresentable = failed & ((year < _REPRESENTABLE_YEARS[0]) | (year > _REPRESENTABLE_YEARS[1])).fillna(False)
+    year = pd.to_numeric(text[failed].str.extract(r"(?<!\d)(\d{4})(?!\d)", expand=False).astype(object), errors="coerce")
+    unrepresentable = ((year < _REPRESENTABLE_YEARS[0]) | (year > _REPRESENTABLE_YEARS[1])).reindex(text.index, fill_value=False).astype(bool)
     out_of_range = unrepresentable | (values < parsing.earliest).fillna(False)
     future = (values >= parsing.latest).fillna(False)
     return values, failed & ~unrepresentable, out_of_range, future
 
 
-def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing, unique_rows: bool = False) -> Validated:
-    """Validate `table` against `fields`, keyed by the pipeline's names.
+def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing, unique_rows: bool = False, seen: Seen | None = None) -> Validated:
+    """Validate `table` against `fields`, keyed by the pipeline's names. `table` may be one batch of a
+    file: `seen` carries what the file's earlier batches held (a fresh one: `table` is the whole file).
 
     Reasons use the pipeline's names (missing customer_id), the quarantine's `column` the
     user's, so that metrics read the same for every data set and a person can find the cell.
     """
+    seen = Seen() if seen is None else seen
     original = table.frame
     raw = _trimmed(original, list(fields.values()), parsing.null_values)
     checks: list[tuple[str, str, pd.Series]] = []  # (reason, the user's column, failing rows)
@@ -139,13 +176,16 @@ def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing,
         if spec.excluded_values:
             checks.append((f"excluded {name}", column, values.isin(list(spec.excluded_values)).fillna(False)))
         if spec.unique:
-            checks.append((f"duplicate {name}", column, values.notna() & values.duplicated(keep="first")))
+            present = values.notna().to_numpy()
+            repeated = np.zeros(len(values), dtype=bool)
+            repeated[present] = seen.repeated(name, _hashes(values[present].to_frame()))
+            checks.append((f"duplicate {name}", column, pd.Series(repeated, index=values.index)))
         typed[name] = values
     for name, spec in fields.items():
         if spec.not_before:
             checks.append((f"ends before start: {name} before {spec.not_before}", spec.column, (typed[name] < typed[spec.not_before]).fillna(False)))
     if unique_rows:
-        checks.append(("duplicate row", "(all)", raw.duplicated(keep="first")))
+        checks.append(("duplicate row", "(all)", pd.Series(seen.repeated("(row)", _hashes(raw)), index=raw.index)))
 
     per_row = _reasons_per_row(original, checks)
     quarantine = _quarantine_rows(original, per_row, table.file)
@@ -153,7 +193,7 @@ def validate_source(table: RawTable, fields: dict[str, Field], parsing: Parsing,
     valid = pd.DataFrame({name: values[passed] for name, values in typed.items()})
     valid["source_row"] = raw.index[passed].to_numpy(dtype="int64") + 1
     summary = {"rows_in": int(len(raw)), "rows_clean": int(len(valid)), "rows_quarantined": int(len(quarantine))}
-    by_reason = primary_reason(quarantine["reason"]).value_counts().sort_index()
+    by_reason = per_row["primary"].value_counts().sort_index()
     summary["quarantined_by_reason"] = {str(reason): int(count) for reason, count in by_reason.items()}
     return Validated(valid=valid.reset_index(drop=True), quarantine=quarantine, summary=summary)
 
@@ -176,13 +216,13 @@ def _priority(reason: str) -> int:
 
 
 def _reasons_per_row(raw: pd.DataFrame, checks: list[tuple[str, str, pd.Series]]) -> pd.DataFrame:
-    """One row per failing input row: its reasons (primary first), and the column and value of the primary one."""
+    """One row per failing input row: its reasons (primary first), the primary one, and its column and value."""
     hits = [
         pd.DataFrame({"position": np.flatnonzero(mask.to_numpy(dtype=bool)), "reason": reason, "column": column, "order": order})
         for order, (reason, column, mask) in enumerate(checks)
     ]
     failures = pd.concat(hits, ignore_index=True) if hits else pd.DataFrame(columns=["position", "reason", "column", "order"])
-    failures["priority"] = failures["reason"].map(_priority)
+    failures["priority"] = failures["reason"].map({reason: _priority(reason) for reason in failures["reason"].unique()})
     failures = failures.sort_values(["position", "priority", "order"], kind="stable").drop_duplicates(["position", "reason"])
     rank = failures.groupby("position", sort=False).cumcount().to_numpy()
     first = failures[rank == 0].set_index("position")
@@ -194,7 +234,7 @@ def _reasons_per_row(raw: pd.DataFrame, checks: list[tuple[str, str, pd.Series]]
     for column, rows in first.groupby("column", sort=False).groups.items():
         if column != "(all)":
             value.loc[rows] = raw[column].to_numpy()[rows.to_numpy()]
-    per_row = pd.DataFrame({"reason": reasons, "column": first["column"], "value": value})
+    per_row = pd.DataFrame({"reason": reasons, "primary": first["reason"].astype(object), "column": first["column"], "value": value})
     per_row.index = raw.index[first.index.to_numpy(dtype="int64")]
     return per_row
 

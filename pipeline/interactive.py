@@ -6,7 +6,7 @@ import ibis
 
 from features.snapshots import Sources
 from pipeline import config
-from pipeline.ingest import ingest_source
+from pipeline.ingest import read_source
 
 
 def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
@@ -16,5 +16,5 @@ def sources_in_memory(data: config.DataParams, threads: int = 2) -> Sources:
     for name in ("transactions", "events", "subscriptions", "customers"):
         source = getattr(data, name)
         if source is not None:
-            tables[name] = con.create_table(name, ingest_source(name, source, data.parse).clean)
+            tables[name] = con.create_table(name, read_source(name, source, data.parse).clean)
     return Sources.reading_event_types(**tables)

@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import itertools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 
 
 class InputError(Exception):
@@ -30,24 +31,98 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class RawTable:
-    """A user's file as read: every column as text, one row per data row of the file."""
+    """Rows of a user's file as read: every column as text, indexed by the row's position among the file's data rows."""
 
     frame: pd.DataFrame
     file: str
     """The file's name, as the quarantine names it."""
     malformed: pd.Series | None = None
-    """Rows the reader could not split into the header's columns (padded or cut to fit), if any."""
+    """Rows with more fields than the header (cut to fit), if any."""
     self_describing: bool = False
     """Read from a typed file (Parquet): its numbers are written with a dot, whatever `data.parse` says."""
 
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")
+_UTF8 = ("utf-8", "utf8", "utf-8-sig")
 
-def read_raw_table(path: str | Path, encoding: str | None = None, delimiter: str | None = None) -> RawTable:
-    """Read a CSV (plain or gzip) or Parquet file with every column as nullable text.
 
-    Text, not inferred types: a bad date or number in row 400,000 must become a quarantined
-    row with a reason, not a failed read or a silently coerced value. Left out, the encoding
-    (UTF-8 with or without a BOM, else Windows-1252) and the delimiter are detected.
+@dataclass(frozen=True)
+class RawFile:
+    """A user's file, checked readable and read in batches of rows, so that any size fits in memory.
+
+    Every value is read as text, not as an inferred type: a bad date or number in row 400,000
+    must become a quarantined row with a reason, not a failed read or a silently coerced value.
+    CSV (plain or gzip) and Parquet are read by DuckDB; a CSV that DuckDB cannot split into the
+    header's columns, or that is not UTF-8, by Python's csv module, which keeps every row.
+    """
+
+    path: Path
+    columns: tuple[str, ...]
+    kind: str
+    """"parquet", "csv" (DuckDB) or "csv-rows" (Python's csv module)"""
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    @property
+    def file(self) -> str:
+        return self.path.name
+
+    def batches(self, rows: int) -> Iterator[RawTable]:
+        """The file's rows, `rows` at a time (at least one batch, empty for a file with a header only)."""
+        reader = self._csv_rows(rows) if self.kind == "csv-rows" else self._duckdb(rows)
+        offset = 0
+        try:
+            for batch in reader:
+                batch.frame.index = pd.RangeIndex(offset, offset + len(batch.frame))
+                if batch.malformed is not None:
+                    batch.malformed.index = batch.frame.index
+                offset += len(batch.frame)
+                yield batch
+        except InputError:
+            raise
+        except Exception as exc:  # a file that changes or breaks while it is read
+            raise InputError(f"{self.path}: cannot be read: {_first_line(exc)}") from exc
+        if offset == 0:
+            yield RawTable(pd.DataFrame({name: pd.Series(dtype="string") for name in self.columns}), self.file,
+                           self_describing=self.kind == "parquet")
+
+    def _relation(self, con):
+        if self.kind == "parquet":
+            listed = ", ".join(f'CAST("{name.replace(chr(34), chr(34) * 2)}" AS VARCHAR)' for name in self.columns)
+            return con.sql(f"SELECT {listed} FROM read_parquet($path)", params={"path": str(self.path)})
+        return con.read_csv(
+            str(self.path), header=True, auto_detect=False, columns={name: "VARCHAR" for name in self.columns},
+            sep=self.delimiter, quotechar='"', escapechar='"', encoding="utf-8",
+        )
+
+    def _duckdb(self, rows: int) -> Iterator[RawTable]:
+        with duckdb.connect(config={"threads": 1}) as con:
+            for batch in self._relation(con).to_arrow_reader(rows):
+                frame = batch.to_pandas().astype("string")
+                frame.columns = list(self.columns)
+                yield RawTable(frame, self.file, self_describing=self.kind == "parquet")
+
+    def _csv_rows(self, rows: int) -> Iterator[RawTable]:
+        width = len(self.columns)
+        with _open_text(self.path, self.encoding) as handle:
+            reader = csv.reader(handle, delimiter=self.delimiter)
+            next(reader)
+            while True:
+                chunk = [fields for fields in itertools.islice(reader, rows) if fields]  # a blank line is no row
+                if not chunk:
+                    return
+                # A short row lacks its last fields (left empty); a long one cannot be placed: it is marked.
+                malformed = pd.Series([len(fields) > width for fields in chunk], dtype=bool)
+                frame = pd.DataFrame([(fields + [None] * width)[:width] for fields in chunk], columns=list(self.columns), dtype="string")
+                yield RawTable(frame.replace("", pd.NA), self.file, malformed=malformed if malformed.any() else None)
+
+
+def open_raw_file(path: str | Path, encoding: str | None = None, delimiter: str | None = None) -> RawFile:
+    """Check that `path` can be read and how: its type, columns, encoding and delimiter.
+
+    Left out, the encoding (UTF-8 with or without a BOM, else Windows-1252) and the delimiter
+    (the one of , ; tab | that the header holds most of) are detected.
     """
     path = Path(path)
     if not path.is_file():
@@ -55,66 +130,84 @@ def read_raw_table(path: str | Path, encoding: str | None = None, delimiter: str
     suffixes = "".join(path.suffixes[-2:]).lower()
     try:
         if suffixes.endswith(".parquet"):
-            return RawTable(pd.read_parquet(path).astype("string").reset_index(drop=True), path.name, self_describing=True)
-        if suffixes.endswith((".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")):
-            return _read_csv(path, encoding, delimiter)
-        raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
+            names = [name for name in pq.read_schema(path).names if not name.startswith("__index_level_")]
+            return RawFile(path, tuple(names), "parquet")
+        if suffixes.endswith(CSV_SUFFIXES):
+            return _open_csv(path, encoding, delimiter)
     except InputError:
         raise
     except Exception as exc:  # any reader failure is the same story for the user: unreadable
-        raise InputError(f"{path}: cannot be read: {exc}") from exc
+        raise InputError(f"{path}: cannot be read: {_first_line(exc)}") from exc
+    raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
 
 
-CSV_DELIMITERS = (",", ";", "\t", "|")
+def read_raw_table(path: str | Path, encoding: str | None = None, delimiter: str | None = None) -> RawTable:
+    """A whole file in one batch: for files that are small by nature, and for tests."""
+    raw = open_raw_file(path, encoding, delimiter)
+    (batch,) = raw.batches(rows=2**62)
+    return batch
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _open_text(path: Path, encoding: str):
+    # utf-8-sig reads plain UTF-8 too, and drops the BOM an Excel export starts with.
+    encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in _UTF8 else encoding
     return (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", encoding=encoding, newline="")
 
 
-def _read_csv(path: Path, encoding: str | None, delimiter: str | None) -> RawTable:
-    encodings = [encoding] if encoding else ["utf-8-sig", "cp1252"]
-    for attempt in encodings:
-        # utf-8-sig reads plain UTF-8 too, and drops the BOM an Excel export starts with.
-        attempt = "utf-8-sig" if attempt.lower().replace("_", "-") in ("utf-8", "utf8") else attempt
-        try:
-            with _open_text(path, attempt) as handle:
-                header = handle.readline()
-            sep = delimiter or max(CSV_DELIMITERS, key=header.count)
-            try:
-                frame = pd.read_csv(path, sep=sep, dtype="string", keep_default_na=False, na_values=[""], encoding=attempt)
-                return RawTable(frame.reset_index(drop=True), path.name)
-            except pd.errors.ParserError:
-                return _read_csv_row_by_row(path, attempt, sep)
-        except UnicodeDecodeError:
-            if attempt == encodings[-1]:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _read_csv_row_by_row(path: Path, encoding: str, delimiter: str) -> RawTable:
-    """The slow path for a file with rows that do not split into the header's columns: each such
-    row is kept (cut or padded to the header) and marked, so that it is quarantined, not lost."""
+def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[tuple[str, ...], str]:
     with _open_text(path, encoding) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader)
-        rows, malformed = [], []
-        for fields in reader:
-            if not fields:
-                continue  # a blank line is no row, as for the fast reader
-            malformed.append(len(fields) != len(header))
-            rows.append((fields + [None] * len(header))[: len(header)])
-    frame = pd.DataFrame(rows, columns=header, dtype="string").replace("", pd.NA)
-    return RawTable(frame, path.name, malformed=pd.Series(malformed, index=frame.index, dtype=bool))
+        line = handle.readline()
+    if not line.strip():
+        raise InputError(f"{path}: cannot be read: the file is empty (no header line)")
+    sep = delimiter or max(CSV_DELIMITERS, key=line.count)
+    names = next(csv.reader([line], delimiter=sep))
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:  # a repeated column name gets a suffix, as pandas gives it: x, x.1, x.2
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        unique.append(name if count == 0 else f"{name}.{count}")
+    return tuple(unique), sep
 
 
-def require_columns(frame: pd.DataFrame, mapping: dict[str, str], path: str | Path, section: str) -> None:
-    missing = {key: column for key, column in mapping.items() if column not in frame.columns}
+def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> RawFile:
+    if encoding and encoding.lower().replace("_", "-") not in _UTF8:
+        columns, sep = _header(path, encoding, delimiter)
+        return RawFile(path, columns, "csv-rows", encoding, sep)
+    try:
+        columns, sep = _header(path, "utf-8", delimiter)
+    except UnicodeDecodeError:
+        if encoding:
+            raise
+        columns, sep = _header(path, "cp1252", delimiter)
+        return RawFile(path, columns, "csv-rows", "cp1252", sep)
+    raw = RawFile(path, columns, "csv", "utf-8", sep)
+    # One pass of DuckDB's parser over the whole file says whether its fast reader can keep every row.
+    try:
+        with duckdb.connect(config={"threads": 1}) as con:
+            raw._relation(con).aggregate("count(*)").fetchall()
+    except duckdb.Error as exc:
+        if "not utf-8 encoded" in str(exc) and not encoding:
+            _header(path, "cp1252", delimiter)
+            return replace(raw, kind="csv-rows", encoding="cp1252")
+        if "Expected Number of Columns" in str(exc):  # a short or long line: the csv module reads it
+            return replace(raw, kind="csv-rows")
+        raise
+    return raw
+
+
+def require_columns(columns: Iterable[str], mapping: dict[str, str], path: str | Path, section: str) -> None:
+    columns = list(columns)
+    missing = {key: column for key, column in mapping.items() if column not in columns}
     if missing:
         key, column = next(iter(missing.items()))
         raise InputError(
             f"{path}: column {column!r} (params {section}.{key}) not found; "
-            f"the file has columns {list(frame.columns)}"
+            f"the file has columns {columns}"
         )
 
 
@@ -177,6 +270,29 @@ def write_spreadsheet_csv(frame: pd.DataFrame, target: str | Path) -> None:
     line break or a lone carriage return, so no cell can split a row.
     """
     write_csv(neutralise_formulas(frame), target, lineterminator="\r\n")
+
+
+class SpreadsheetCsvWriter:
+    """`write_spreadsheet_csv` for a table that arrives in parts: each part appended, the header once.
+
+    For a target in a staging folder (`Publication.staged`), which is put in place only when whole.
+    """
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target)
+        self.handle = None
+
+    def __enter__(self) -> SpreadsheetCsvWriter:
+        self.handle = open(self.target, "w", encoding="utf-8", newline="")
+        self.header = True
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        neutralise_formulas(frame).to_csv(self.handle, index=False, header=self.header, lineterminator="\r\n")
+        self.header = False
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
 
 
 def write_json(payload: dict, target: str | Path) -> None:

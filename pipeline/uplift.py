@@ -20,7 +20,7 @@ from features.sources import Ingested, customer_attribute
 from features.validation import QUARANTINE_COLUMNS
 from models import experiment, uplift
 from pipeline import artifacts, config, io, tracking
-from pipeline.ingest import ingest_source, summary_line
+from pipeline.ingest import Engine, read_source, summary_line
 
 SCORE_COLUMNS = ["customer_id", "arm", "uplift"]
 QUARANTINED = ("campaign", "customers")  # the sources it reads itself
@@ -52,10 +52,11 @@ def read_sources(params: config.Params) -> dict[str, Ingested]:
             "uplift: map data.customers with its attributes (what the uplift models learn from), or data.transactions "
             "and data.campaign.sent_at (the customers' features at the send date)")
     names = ["campaign"] + (["customers"] if params.data.customers is not None else [])
-    read = {name: ingest_source(name, getattr(params.data, name), params.data.parse) for name in names}
+    engine = Engine(params.features.memory_limit, params.features.threads)
+    read = {name: read_source(name, getattr(params.data, name), params.data.parse, engine) for name in names}
     for name, result in read.items():
         if result.clean.empty:
-            raise io.InputError(f"no valid {name} rows: {summary_line(name, getattr(params.data, name).path, result)}")
+            raise io.InputError(f"no valid {name} rows: {summary_line(name, getattr(params.data, name).path, result.summary)}")
     return read
 
 
@@ -211,5 +212,5 @@ def run(params: config.Params) -> dict:
             else:
                 publication.remove(target)
     for name, result in read.items():
-        print(summary_line(name, getattr(params.data, name).path, result), file=sys.stderr)
+        print(summary_line(name, getattr(params.data, name).path, result.summary), file=sys.stderr)
     return metrics

@@ -8,7 +8,7 @@ import ibis
 import pandas as pd
 
 from features.snapshots import Sources, snapshot
-from features.sources import match_returns
+from features.sources import transaction_lines
 
 CUTOFF = dt.datetime(2021, 1, 31)
 WINDOWS = [15, 30]
@@ -18,7 +18,7 @@ def transactions_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "order_id", "product", "quantity", "amount", "is_return"])
     frame = frame.astype({"customer_id": "string", "order_id": "string", "product": "string", "quantity": "float64", "amount": "float64"})
     frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
-    frame["returned_order_id"] = match_returns(frame)
+    frame = transaction_lines(frame)
     frame["source_row"] = range(1, len(frame) + 1)
     return frame
 

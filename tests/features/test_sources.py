@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.sources import clean_campaign, clean_customers, clean_events, clean_subscriptions, clean_surveys, clean_transactions
+from features.sources import clean_source, transaction_lines
 from pipeline.config import CampaignSource, CustomersSource, EventsSource, FileCleaning, SubscriptionsSource, SurveysSource, TransactionsSource
 from pipeline.io import InputError, read_raw_table, require_columns
 from tests.conftest import default_parsing
@@ -50,7 +50,7 @@ def raw(tmp_path: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def ingested(raw):
-    return clean_transactions(raw, SOURCE, PARSING)
+    return clean_source("transactions", raw, SOURCE, PARSING)
 
 
 def test_every_row_is_clean_or_quarantined_exactly_once(raw, ingested):
@@ -114,7 +114,7 @@ def test_without_order_ids_lines_at_one_moment_are_one_order(tmp_path):
     path = tmp_path / "cdnow.csv"
     path.write_text("customer_id,date,number_of_cds,dollar_value\n00002,1997-01-12,1,12.0\n00002,1997-01-12,5,77.0\n00002,1997-03-01,1,9.0\n")
     source = TransactionsSource(path=str(path), customer_id="customer_id", timestamp="date", amount="dollar_value", quantity="number_of_cds", drop_duplicates=True)
-    clean = clean_transactions(read_raw_table(path), source, PARSING).clean
+    clean = clean_source("transactions", read_raw_table(path), source, PARSING).clean
     assert clean["customer_id"].tolist() == ["00002"] * 3  # leading zeros survive
     assert clean["order_id"].nunique() == 2
     assert clean["amount"].sum() == pytest.approx(98.0)
@@ -124,7 +124,7 @@ def test_timestamp_format_is_honoured(tmp_path):
     path = tmp_path / "dayfirst.csv"
     path.write_text("cust,when,value\na,03/02/2021 10:00,5\nb,31/12/2021 08:30,7\nc,2021-12-31,1\n")
     source = TransactionsSource(path=str(path), customer_id="cust", timestamp="when", amount="value", timestamp_format="%d/%m/%Y %H:%M", drop_duplicates=True)
-    result = clean_transactions(read_raw_table(path), source, PARSING)
+    result = clean_source("transactions", read_raw_table(path), source, PARSING)
     assert result.clean.set_index("customer_id")["timestamp"]["a"] == pd.Timestamp("2021-02-03 10:00")
     assert result.quarantine["reason"].tolist() == ["unparseable timestamp"]
 
@@ -133,7 +133,7 @@ def test_missing_amount_is_quarantined_when_amount_is_the_value_column(tmp_path)
     path = tmp_path / "t.csv"
     path.write_text("c,t,v\na,2021-01-01,\nb,2021-01-02,abc\n")
     source = TransactionsSource(path=str(path), customer_id="c", timestamp="t", amount="v", drop_duplicates=True)
-    result = clean_transactions(read_raw_table(path), source, PARSING)
+    result = clean_source("transactions", read_raw_table(path), source, PARSING)
     assert result.quarantine["reason"].tolist() == ["missing amount", "unparseable amount"]
     assert result.clean.empty
 
@@ -143,7 +143,7 @@ def test_events_are_validated_and_named(tmp_path):
     path.write_text("account_id,event_time,event_type_id,event_value\n1,2020-01-01 10:00:00,0,\n1,2020-01-02 10:00:00,2,3\n,2020-01-02 10:00:00,2,\n2,yesterday,1,\n")
     source = EventsSource(path=str(path), customer_id="account_id", timestamp="event_time", event_type="event_type_id",
                           value="event_value", event_type_names={"0": "post", "2": "like"}, drop_duplicates=False)
-    result = clean_events(read_raw_table(path), source, PARSING)
+    result = clean_source("events", read_raw_table(path), source, PARSING)
     assert result.clean["event_type"].tolist() == ["post", "like"]
     assert result.clean["value"].tolist() == [1.0, 3.0]
     assert result.quarantine["reason"].tolist() == ["missing customer_id", "unparseable timestamp"]
@@ -189,7 +189,7 @@ def test_subscriptions_keep_open_periods_and_quarantine_bad_ones(tmp_path):
     )
     source = SubscriptionsSource(path=str(path), customer_id="account_id", start="start_date", end="end_date",
                                  plan="product", price="mrr", discount="discount")
-    result = clean_subscriptions(read_raw_table(path), source, PARSING)
+    result = clean_source("subscriptions", read_raw_table(path), source, PARSING)
     assert result.quarantine["reason"].tolist() == ["missing start", "negative price"]
     clean = result.clean
     assert clean["plan"].tolist() == ["basic", "pro"] and pd.isna(clean["end"].iloc[1])
@@ -200,7 +200,7 @@ def test_customers_are_one_row_each_with_prefixed_attributes(tmp_path):
     path = tmp_path / "accounts.csv"
     path.write_text("id,channel,country\n1,web,CN\n2,appstore2,\n1,web,RU\n")
     source = CustomersSource(path=str(path), customer_id="id", attributes=["channel", "country"])
-    result = clean_customers(read_raw_table(path), source, PARSING)
+    result = clean_source("customers", read_raw_table(path), source, PARSING)
     assert list(result.clean.columns) == ["customer_id", "customer_channel", "customer_country", "source_row"]
     assert result.clean["customer_id"].tolist() == ["1", "2"]
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate customer_id"]]
@@ -210,7 +210,7 @@ def test_an_attribute_is_a_number_where_every_value_is_one_else_text(tmp_path):
     path = tmp_path / "customers.csv"
     path.write_text("id,recency,history,zip\n1,6,85.37,01234\n2,7,1e400,Urban\n3,,78.78,\n")
     source = CustomersSource(path=str(path), customer_id="id", attributes=["recency", "history", "zip"])
-    result = clean_customers(read_raw_table(path), source, PARSING)
+    result = clean_source("customers", read_raw_table(path), source, PARSING)
     clean = result.clean
     assert clean["customer_recency"].dtype == "float64" and clean["customer_recency"].isna().tolist() == [False, True]
     assert clean["customer_history"].tolist() == [85.37, 78.78]  # a number too large for one: out of range
@@ -222,14 +222,14 @@ def test_a_campaign_is_one_row_per_customer_with_its_arm_and_outcomes(tmp_path):
     path = tmp_path / "campaign.csv"
     path.write_text("id,segment,visit,spend\n1,Mens E-Mail,1,0\n2,No E-Mail,0,\n1,No E-Mail,0,0\n3,,1,0\n4,Womens E-Mail,yes,0\n5,No E-Mail,0,29.99\n")
     source = CampaignSource(path=str(path), customer_id="id", arm="segment", control="No E-Mail", outcomes=["visit", "spend"])
-    result = clean_campaign(read_raw_table(path), source, PARSING)
+    result = clean_source("campaign", read_raw_table(path), source, PARSING)
     assert result.clean[["customer_id", "arm", "visit", "spend"]].values.tolist() == [["1", "Mens E-Mail", 1.0, 0.0], ["5", "No E-Mail", 0.0, 29.99]]
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [
         [2, "missing spend"], [3, "duplicate customer_id"], [4, "missing arm"], [5, "unparseable visit"]]
     assert result.summary["arms"] == {"Mens E-Mail": 1, "No E-Mail": 1}
     # A control arm named like a null token is the control; the token still means "no value" elsewhere.
     path.write_text("id,segment,visit\n1,None,0\n2,e-mail,None\n")
-    named_none = clean_campaign(read_raw_table(path), CampaignSource(path=str(path), customer_id="id", arm="segment", control="None", outcomes=["visit"]), PARSING)
+    named_none = clean_source("campaign", read_raw_table(path), CampaignSource(path=str(path), customer_id="id", arm="segment", control="None", outcomes=["visit"]), PARSING)
     assert named_none.clean["arm"].tolist() == ["None"] and named_none.quarantine["reason"].tolist() == ["missing visit"]
 
 
@@ -237,7 +237,7 @@ def test_survey_scores_outside_0_to_10_are_quarantined(tmp_path):
     path = tmp_path / "nps.csv"
     path.write_text("id,answered,likely\n1,2021-01-01,10\n2,2021-01-02,11\n3,2021-01-03,-1\n4,2021-01-04,seven\n5,2021-01-05,0\n")
     source = SurveysSource(path=str(path), customer_id="id", timestamp="answered", score="likely")
-    result = clean_surveys(read_raw_table(path), source, PARSING)
+    result = clean_source("surveys", read_raw_table(path), source, PARSING)
     assert result.clean["score"].tolist() == [10.0, 0.0]
     assert result.quarantine["reason"].tolist() == ["out of range score", "negative score", "unparseable score"]
     assert result.quarantine["source_row"].tolist() == [2, 3, 4]
@@ -251,8 +251,6 @@ def test_each_return_is_matched_to_the_latest_earlier_order_of_its_product(inges
 
 
 def test_a_return_without_a_product_takes_back_the_latest_earlier_order():
-    from features.sources import match_returns
-
     lines = pd.DataFrame({
         "customer_id": pd.Series(["c", "c", "c", "c"], dtype="string"),
         "timestamp": pd.to_datetime(["2021-01-01", "2021-01-05", "2021-01-06", "2021-01-07"]),
@@ -260,4 +258,17 @@ def test_a_return_without_a_product_takes_back_the_latest_earlier_order():
         "product": pd.Series([pd.NA] * 4, dtype="string"),
         "is_return": [False, False, True, False],
     })
-    assert match_returns(lines).tolist() == [pd.NA, pd.NA, "o2", pd.NA]
+    assert transaction_lines(lines)["returned_order_id"].tolist() == [pd.NA, pd.NA, "o2", pd.NA]
+
+
+def test_an_order_id_reused_after_a_day_is_a_new_order_and_its_return_takes_back_the_new_one():
+    lines = pd.DataFrame({
+        "customer_id": pd.Series(["c"] * 5 + ["d"], dtype="string"),
+        "timestamp": pd.to_datetime(["2021-01-01 10:00", "2021-01-01 10:05", "2021-03-01 09:00", "2021-03-02 00:00", "2021-05-01 00:00", "2021-03-01 00:00"]),
+        "order_id": pd.Series(["o1", "o1", "o1", "r1", "o1", "o1"], dtype="string"),
+        "product": pd.Series(["A"] * 6, dtype="string"),
+        "is_return": [False, False, False, True, False, False],
+    })
+    finished = transaction_lines(lines)
+    assert finished["order_id"].tolist() == ["o1", "o1", "o1#2", "r1", "o1#3", "o1"]  # another customer's o1 is theirs
+    assert finished["returned_order_id"].tolist() == [pd.NA, pd.NA, pd.NA, "o1#2", pd.NA, pd.NA]

@@ -40,7 +40,7 @@ def spark():
 
 def write_clean(tmp_path: Path, name: str, kind: str, raw: RawTable, source) -> Path:
     path = tmp_path / f"{name}.parquet"
-    getattr(cleaners, f"clean_{kind}")(raw, source, default_parsing()).clean.to_parquet(path)
+    cleaners.clean_source(kind, raw, source, default_parsing()).clean.to_parquet(path)
     return path
 
 

@@ -14,7 +14,7 @@ from features.rfm import rfm_features
 from features.snapshots import Sources, training_cutoffs, training_snapshots
 from models.training import TrainingSettings
 from pipeline.config import load_params
-from pipeline.ingest import ingest_source
+from pipeline.ingest import read_source
 from tests.conftest import ROOT
 
 AS_OF = dt.datetime(2011, 12, 10)
@@ -26,7 +26,7 @@ QUICK = TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 7}, n_tri
 def retail_training() -> pd.DataFrame:
     data = load_params(ROOT / "params.yaml").data
     source = data.transactions.model_copy(update={"path": str(ROOT / "data/raw/online_retail.csv.gz")})
-    clean = ingest_source("transactions", source, data.parse).clean
+    clean = read_source("transactions", source, data.parse).clean
     clean = clean[clean["customer_id"].str[-1].isin(["0", "3", "6", "9"])]
     con = ibis.duckdb.connect(threads=2)
     sources = Sources(transactions=con.create_table("transactions", clean))
