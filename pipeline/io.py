@@ -191,12 +191,12 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> RawFil
         with duckdb.connect(config={"threads": 1}) as con:
             raw._relation(con).aggregate("count(*)").fetchall()
     except duckdb.Error as exc:
+        # Not UTF-8, a short or long line, a line of megabytes, a stray quote: the csv module reads
+        # what can be read of it, and a line it cannot place is quarantined as malformed.
         if "not utf-8 encoded" in str(exc) and not encoding:
             _header(path, "cp1252", delimiter)
             return replace(raw, kind="csv-rows", encoding="cp1252")
-        if "Expected Number of Columns" in str(exc):  # a short or long line: the csv module reads it
-            return replace(raw, kind="csv-rows")
-        raise
+        return replace(raw, kind="csv-rows")
     return raw
 
 
