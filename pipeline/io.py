@@ -38,8 +38,6 @@ class RawTable:
     """The file's name, as the quarantine names it."""
     malformed: pd.Series | None = None
     """Rows with more fields than the header (cut to fit), if any."""
-    self_describing: bool = False
-    """Read from a typed file (Parquet): its numbers are written with a dot, whatever `data.parse` says."""
 
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
@@ -53,14 +51,15 @@ class RawFile:
 
     Every value is read as text, not as an inferred type: a bad date or number in row 400,000
     must become a quarantined row with a reason, not a failed read or a silently coerced value.
-    CSV (plain or gzip) and Parquet are read by DuckDB; a CSV that DuckDB cannot split into the
-    header's columns, or that is not UTF-8, by Python's csv module, which keeps every row.
+    CSV (plain or gzip) and Parquet are read by DuckDB; a CSV that DuckDB cannot read (not UTF-8,
+    a short or long line, a stray quote) by Python's csv module, which keeps every row.
     """
 
     path: Path
     columns: tuple[str, ...]
     kind: str
-    """"parquet", "csv" (DuckDB) or "csv-rows" (Python's csv module)"""
+    """"parquet" (typed: its numbers are written with a dot, whatever `data.parse` says), "csv" (DuckDB)
+    or "csv-rows" (Python's csv module)"""
     encoding: str = "utf-8"
     delimiter: str = ","
 
@@ -84,8 +83,7 @@ class RawFile:
         except Exception as exc:  # a file that changes or breaks while it is read
             raise InputError(f"{self.path}: cannot be read: {_first_line(exc)}") from exc
         if offset == 0:
-            yield RawTable(pd.DataFrame({name: pd.Series(dtype="string") for name in self.columns}), self.file,
-                           self_describing=self.kind == "parquet")
+            yield RawTable(pd.DataFrame({name: pd.Series(dtype="string") for name in self.columns}), self.file)
 
     def _relation(self, con):
         if self.kind == "parquet":
@@ -101,7 +99,7 @@ class RawFile:
             for batch in self._relation(con).to_arrow_reader(rows):
                 frame = batch.to_pandas().astype("string")
                 frame.columns = list(self.columns)
-                yield RawTable(frame, self.file, self_describing=self.kind == "parquet")
+                yield RawTable(frame, self.file)
 
     def _csv_rows(self, rows: int) -> Iterator[RawTable]:
         width = len(self.columns)
