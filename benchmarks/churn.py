@@ -1,7 +1,7 @@
 """Churn model against the classic baselines, on the shared real data sets, in one table.
 
-    python benchmarks/churn.py                 # all three, 30 Optuna trials per fit
-    python benchmarks/churn.py --trials 10 --only cdnow
+    python -m benchmarks.churn                 # all three, 30 Optuna trials per fit
+    python -m benchmarks.churn --trials 10 --only cdnow
 
 - CDNOW, the Fader-Hardie-Lee protocol: everything before 1997-10-01 is known; churn = no
   purchase in the next 273 days (to 1998-06-30). A 273-day label needs 273 days of history
@@ -31,26 +31,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import sys
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
-# Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+from benchmarks.measure import ROOT
+from features.snapshots import Sources, training_cutoffs, training_snapshots
+from models import backtest, churn
+from models.baselines import baseline_scores
+from models.metrics import classification_metrics
+from models.training import TrainingSettings, cross_validated_predictions
+from models.tuning import new_study
+from pipeline import config
+from pipeline.interactive import holdout, sources_in_memory
+from pipeline.train import settings as training_settings
 
-from features.snapshots import Sources, snapshot, training_cutoffs, training_snapshots  # noqa: E402
-from models import backtest, churn  # noqa: E402
-from models.baselines import baseline_scores  # noqa: E402
-from models.metrics import classification_metrics  # noqa: E402
-from models.training import TrainingSettings, cross_validated_predictions  # noqa: E402
-from models.tuning import new_study  # noqa: E402
-from pipeline import config  # noqa: E402
-from pipeline.interactive import sources_in_memory  # noqa: E402
-from pipeline.train import settings as training_settings  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = [30, 90, 180, 365]
 IN_PERIOD = "in-period fit (diagnostic, 5-fold CV on these customers)"
 REPLICATES = 400
@@ -75,12 +71,10 @@ def fit(labelled: pd.DataFrame, horizon_days: int, trials: int, validation_cutof
     return model
 
 
-def holdout(sources: Sources, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
+def judged_at(sources: Sources, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
     """Train on labels that closed by `as_of`; score the snapshot at `as_of` on the next `eval_horizon` days."""
-    con = sources.transactions._find_backend()
-    past = training_cutoffs(as_of, train_horizon, cutoffs, spacing)
-    training = con.to_pandas(training_snapshots(sources, past, WINDOWS, train_horizon))
-    evaluation = con.to_pandas(snapshot(sources, as_of, WINDOWS, eval_horizon))
+    known = holdout(sources, as_of, WINDOWS, train_horizon, cutoffs, spacing, eval_horizon)
+    training, evaluation = known.training, known.evaluation
     scores = {"model": fit(training, train_horizon, trials).predict(evaluation)}
     scores |= baseline_scores(training, evaluation, eval_horizon)
     scores[IN_PERIOD] = cross_validated_predictions(evaluation, churn.churned, settings(trials), churn.OBJECTIVE)
@@ -127,10 +121,10 @@ def main() -> None:
     rows = []
     if "cdnow" in args.only:
         sources = load_sources(ROOT / "configs" / "cdnow.yaml")
-        rows.append(("CDNOW (FHL, 273 days)", holdout(sources, dt.datetime(1997, 10, 1), 90, 273, cutoffs=10, spacing=15, trials=args.trials)))
+        rows.append(("CDNOW (FHL, 273 days)", judged_at(sources, dt.datetime(1997, 10, 1), 90, 273, cutoffs=10, spacing=15, trials=args.trials)))
     if "retail" in args.only:
         sources = load_sources(ROOT / "params.yaml")
-        rows.append(("Online Retail (2011-09-01, 90 days)", holdout(sources, dt.datetime(2011, 9, 1), 90, 90, cutoffs=6, spacing=30, trials=args.trials)))
+        rows.append(("Online Retail (2011-09-01, 90 days)", judged_at(sources, dt.datetime(2011, 9, 1), 90, 90, cutoffs=6, spacing=30, trials=args.trials)))
 
     if rows:
         print("| data | method | ROC AUC (95% interval) | model ahead by (95% interval) | PR AUC | top-decile lift |")
@@ -145,7 +139,7 @@ def main() -> None:
     if "churnsim" in args.only:
         sources = load_sources(ROOT / "configs" / "churnsim.yaml")
         result = ablation(sources, dt.datetime(2021, 1, 1), 60, cutoffs=20, spacing=10, folds=6, trials=args.trials)
-        print(f"\n| churnsim backtest, 60 days, fold | ROC AUC with engagement | without |")
+        print("\n| churnsim backtest, 60 days, fold | ROC AUC with engagement | without |")
         print("|---|---|---|")
         for cutoff, figures in result["folds"].items():
             print(f"| {cutoff} | {figures['with engagement']:.3f} | {figures['without engagement']:.3f} |")

@@ -1,7 +1,7 @@
 """The spend model against BTYD baselines, on the shared real data sets, in one table.
 
-    python benchmarks/clv.py                  # both, 30 Optuna trials per fit
-    python benchmarks/clv.py --trials 10 --only cdnow
+    python -m benchmarks.clv                  # both, 30 Optuna trials per fit
+    python -m benchmarks.clv --trials 10 --only cdnow
 
 - CDNOW, the Fader-Hardie-Lee protocol: everything before 1997-10-01 is known; predict each
   customer's spend in the next 39 weeks (273 days, to 1998-06-30). As in benchmarks/churn.py,
@@ -24,37 +24,31 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
-# Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+from benchmarks.measure import ROOT
+from models import backtest, clv
+from models.btyd import Btyd
+from models.training import cross_validated_predictions
+from models.tuning import new_study
+from pipeline import config
+from pipeline.interactive import holdout, sources_in_memory
+from pipeline.train import settings as training_settings
 
-from features.snapshots import snapshot, training_cutoffs, training_snapshots  # noqa: E402
-from models import backtest, clv  # noqa: E402
-from models.btyd import Btyd  # noqa: E402
-from models.training import cross_validated_predictions  # noqa: E402
-from models.tuning import new_study  # noqa: E402
-from pipeline import config  # noqa: E402
-from pipeline.interactive import sources_in_memory  # noqa: E402
-from pipeline.train import settings as training_settings  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = [30, 90, 180, 365]
 IN_PERIOD = "in-period fit (diagnostic, 5-fold CV on these customers)"
 REPLICATES = 400
 
 
-def holdout(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
+def judged_at(params_file: Path, as_of: dt.datetime, train_horizon: int, eval_horizon: int, cutoffs: int, spacing: int, trials: int) -> dict:
     data = config.load_data(params_file, ROOT / "params.yaml")
     sources = sources_in_memory(data)
-    con = sources.transactions._find_backend()
-    training = con.to_pandas(training_snapshots(sources, training_cutoffs(as_of, train_horizon, cutoffs, spacing), WINDOWS, train_horizon))
-    evaluation = con.to_pandas(snapshot(sources, as_of, WINDOWS, eval_horizon))
+    known = holdout(sources, as_of, WINDOWS, train_horizon, cutoffs, spacing, eval_horizon)
+    training, evaluation = known.training, known.evaluation
     actual = clv.spend(evaluation)
 
     params = config.load_params(ROOT / "params.yaml")
@@ -88,10 +82,10 @@ def main() -> None:
 
     rows = []
     if "cdnow" in args.only:
-        result = holdout(ROOT / "configs" / "cdnow.yaml", dt.datetime(1997, 10, 1), 90, 273, cutoffs=10, spacing=15, trials=args.trials)
+        result = judged_at(ROOT / "configs" / "cdnow.yaml", dt.datetime(1997, 10, 1), 90, 273, cutoffs=10, spacing=15, trials=args.trials)
         rows += [("CDNOW (FHL, 39 weeks)", method, metrics) for method, metrics in result.items()]
     if "retail" in args.only:
-        result = holdout(ROOT / "params.yaml", dt.datetime(2011, 9, 1), 90, 90, cutoffs=6, spacing=30, trials=args.trials)
+        result = judged_at(ROOT / "params.yaml", dt.datetime(2011, 9, 1), 90, 90, cutoffs=6, spacing=30, trials=args.trials)
         rows += [("Online Retail (2011-09-01, 90 days)", method, metrics) for method, metrics in result.items()]
 
     print("| data | method | normalised Gini (95% interval) | model ahead by (95% interval) | top-10% share (perfect) | Spearman | MAE | total predicted / actual | fit + predict |")

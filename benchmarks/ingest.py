@@ -1,7 +1,7 @@
 """Ingest: read, cast and check every row of a user's file, timed on real and generated files.
 
-    python benchmarks/ingest.py                   # the embedded Online Retail file, and 1 M and 5 M generated rows
-    python benchmarks/ingest.py --sizes 1 --repeats 1
+    python -m benchmarks.ingest                   # the embedded Online Retail file, and 1 M and 5 M generated rows
+    python -m benchmarks.ingest --sizes 1 --repeats 1
 
 Each run is a fresh process: wall seconds, CPU seconds and peak RSS (imports excluded from the
 times, not from the memory). Generated files have Online Retail's columns and mess: 1% of
@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, this file's folder comes first on sys.path: keep it from shadowing the packages.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+from benchmarks.measure import ROOT, in_fresh_process, peak_rss_gb
+
 CHUNK = 1_000_000
 
 
@@ -57,13 +55,13 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             writer.write_table(pa.concat_tables([table, table.take(duplicated)]) if len(duplicated) else table)
 
 
-def measure(path: Path) -> tuple[int, float, float, float]:
+def measure(path: Path, checkout: Path) -> tuple[int, float, float, float]:
     """Rows in, wall and CPU seconds and peak RSS of the ingest stage on `path` with the embedded data's mapping,
-    run in an empty folder: reading, cleaning and writing its outputs. Whichever checkout the
-    process imports (`run_once`) is measured, with that checkout's params."""
+    run in an empty folder: reading, cleaning and writing its outputs, by `checkout`'s code with its params."""
+    sys.path.insert(0, str(checkout))  # that checkout's packages before the installed ones: the code measured
     from pipeline import config, ingest
 
-    params = config.load_params(Path("params.yaml").resolve())
+    params = config.load_params(checkout / "params.yaml")
     source = params.data.transactions.model_copy(update={"path": str(path.resolve())})
     params = params.model_copy(update={"data": params.data.model_copy(update={"transactions": source})})
     with tempfile.TemporaryDirectory(prefix="ingest-measure-") as folder:
@@ -73,21 +71,10 @@ def measure(path: Path) -> tuple[int, float, float, float]:
         return metrics["transactions"]["rows_in"], time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb()
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident memory since it started its program. Not the wait4 figure,
-    which also counts the parent's memory at the fork (here the generator's, 0.8 GB at 50 M rows)."""
-    status = Path("/proc/self/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024**2
-
 
 def run_once(path: Path, checkout: Path = ROOT) -> tuple[int, float, float, float]:
     """One measurement in a fresh process, of this checkout or of another one (`--against`)."""
-    child = subprocess.Popen([sys.executable, __file__, "--measure", str(path)], cwd=checkout, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env=os.environ | {"PYTHONPATH": str(checkout)})
-    output = child.stdout.read()
-    if child.wait() != 0:
-        raise RuntimeError(f"ingest failed on {path} in {checkout}")
-    rows, wall, cpu, peak = output.split()
+    rows, wall, cpu, peak = in_fresh_process("ingest", "--measure", str(path), checkout=checkout)
     return int(rows), float(wall), float(cpu), float(peak)
 
 
@@ -97,9 +84,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", type=Path, help="an earlier checkout of this project (git worktree add DIR REV), measured side by side")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--checkout", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(*measure(args.measure))
+        print(*measure(args.measure, args.checkout))
         return
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as folder:
         workdir = Path(folder)

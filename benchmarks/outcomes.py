@@ -1,7 +1,7 @@
 """The scored list against what happened, on the shared real data sets, in one table.
 
-    python benchmarks/outcomes.py                      # all three, 30 Optuna trials per fit
-    python benchmarks/outcomes.py --trials 10 --only retail
+    python -m benchmarks.outcomes                      # all three, 30 Optuna trials per fit
+    python -m benchmarks.outcomes --trials 10 --only retail
 
 For each data set the pipeline's own code trains the churn and the value model on labels that
 closed by a holdout date, builds the list at that date (`score_customers`, as `churn score`
@@ -29,29 +29,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import sys
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 
-# Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+from benchmarks.measure import ROOT
+from features.snapshots import LABEL_COLUMNS, snapshot
+from models import churn, clv, outcomes
+from models.btyd import Btyd
+from models.customer_list import score_customers
+from models.metrics import calibration_error, classification_metrics, value_metrics
+from models.tuning import new_study
+from models.uncertainty import bootstrap, interval
+from pipeline import config
+from pipeline.interactive import holdout, sources_in_memory
+from pipeline.score import list_settings
+from pipeline.train import settings as training_settings
 
-from features.snapshots import LABEL_COLUMNS, snapshot, training_cutoffs, training_snapshots  # noqa: E402
-from models import churn, clv, outcomes  # noqa: E402
-from models.btyd import Btyd  # noqa: E402
-from models.customer_list import score_customers  # noqa: E402
-from models.metrics import calibration_error, classification_metrics, value_metrics  # noqa: E402
-from models.tuning import new_study  # noqa: E402
-from models.uncertainty import bootstrap, interval  # noqa: E402
-from pipeline import config  # noqa: E402
-from pipeline.interactive import sources_in_memory  # noqa: E402
-from pipeline.score import list_settings  # noqa: E402
-from pipeline.train import settings as training_settings  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = [30, 90, 180, 365]
 
 
@@ -88,9 +83,8 @@ def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
     horizon = protocol.horizon_days
     params = config.load_params(ROOT / "params.yaml")
     active = None if every_buyer else params.features.active_days
-    cutoffs = training_cutoffs(protocol.as_of, horizon, protocol.cutoffs, protocol.spacing_days)
-    training = con.to_pandas(training_snapshots(sources, cutoffs, WINDOWS, horizon, active))
-    evaluation = con.to_pandas(snapshot(sources, protocol.as_of, WINDOWS, horizon, active))
+    known = holdout(sources, protocol.as_of, WINDOWS, horizon, protocol.cutoffs, protocol.spacing_days, active_days=active)
+    training, evaluation = known.training, known.evaluation
 
     churn_settings = dataclasses.replace(training_settings(params.train), n_trials=trials, validation_cutoffs=protocol.validation_cutoffs)
     spend_settings = dataclasses.replace(churn_settings, lightgbm=dict(params.clv.lightgbm))

@@ -1,7 +1,7 @@
 """Uplift targeting on the Hillstrom e-mail campaign, against random targeting and ranking by spend.
 
-    python benchmarks/uplift.py                  # both arms, outcome `visit`, 5 splits
-    python benchmarks/uplift.py --outcome spend --splits 3
+    python -m benchmarks.uplift                  # both arms, outcome `visit`, 5 splits
+    python -m benchmarks.uplift --outcome spend --splits 3
 
 The shared half of Kevin Hillstrom's MineThatData test (../shared/data/hillstrom: 32,000
 customers, arms Mens E-Mail / Womens E-Mail / No E-Mail, assigned at random), read and learnt
@@ -19,22 +19,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
-from pathlib import Path
 
 import yaml
 
-# Run as a script, this file's folder comes first on sys.path and would shadow the `features` package.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-from features.sources import customer_attribute  # noqa: E402
-from models import uplift  # noqa: E402
-from models.experiment import arm_effects  # noqa: E402
-from pipeline import config  # noqa: E402
-from pipeline.ingest import read_source  # noqa: E402
-from pipeline.uplift import settings  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.measure import ROOT
+from features.sources import customer_attribute
+from models import uplift
+from models.experiment import arm_effects
+from pipeline import config
+from pipeline.ingest import read_source
+from pipeline.uplift import settings
 
 
 def hillstrom() -> tuple[config.DataParams, object]:

@@ -103,7 +103,7 @@ def _in_sequence(orders: ir.Table) -> ir.Table:
 def _rhythm_aggregates(orders: ir.Table) -> dict[str, ir.Scalar]:
     """Purchase days and the gaps between them, from the orders `_in_sequence`: aggregated with the
     other per-customer features, so the orders are neither grouped a second time by day nor kept
-    in memory for a second pass (together 2.8x the time at 50 M rows, benchmarks/features.py)."""
+    in memory for a second pass (together 2.8x the time at 50 M rows, benchmarks/feature_engines.py)."""
     new_day = orders.gap_days > 0
     gaps = orders.gap_days.count(where=new_day)
     total = orders.gap_days.sum(where=new_day)

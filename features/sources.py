@@ -35,7 +35,7 @@ from features.validation import Field, Parsing, Seen, validate_source
 
 if TYPE_CHECKING:
     from pipeline.config import CampaignSource, CustomersSource, EventsSource, SubscriptionsSource, SurveysSource, TransactionsSource
-    from pipeline.io import RawTable
+    from pipeline.files import RawTable
 
 
 @dataclass(frozen=True)

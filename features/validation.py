@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from pipeline.io import RawTable
+    from pipeline.files import RawTable
 
 # When a row fails several checks, the first of these names its primary reason.
 _REASON_ORDER = ("malformed", "missing", "unparseable", "out of range", "future", "negative", "excluded", "ends before", "duplicate")

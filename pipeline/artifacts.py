@@ -13,7 +13,7 @@ from models import drift
 from models.calibration import Calibrator
 from models.churn import ChurnModel
 from models.clv import ClvModel
-from pipeline import io
+from pipeline import files
 
 BOOSTER = "booster.txt"
 RETAINED_BOOSTER = "retained_booster.txt"  # the value model's spend of customers who stay
@@ -23,7 +23,7 @@ REFERENCE = "reference_profile.json"  # the training data's feature and score di
 
 
 def _save_booster(booster: lgb.Booster, directory: Path, name: str = BOOSTER) -> None:
-    with io.atomic_path(directory / name) as tmp:
+    with files.atomic_path(directory / name) as tmp:
         booster.save_model(tmp)
 
 
@@ -33,7 +33,7 @@ def _load_booster(directory: Path, name: str = BOOSTER) -> lgb.Booster:
 
 def save_churn_model(model: ChurnModel, directory: Path) -> None:
     _save_booster(model.booster, directory)
-    io.write_json(model.calibrator.to_dict(), directory / CALIBRATION)
+    files.write_json(model.calibrator.to_dict(), directory / CALIBRATION)
 
 
 def load_churn_model(directory: str | Path) -> ChurnModel:
@@ -46,7 +46,7 @@ def save_clv_model(model: ClvModel, directory: Path) -> None:
     _save_booster(model.booster, directory)
     if model.retained_booster is not None:
         _save_booster(model.retained_booster, directory, RETAINED_BOOSTER)
-    io.write_json({"horizon_days": model.horizon_days}, directory / CLV_SETTINGS)
+    files.write_json({"horizon_days": model.horizon_days}, directory / CLV_SETTINGS)
 
 
 def load_clv_model(directory: str | Path) -> ClvModel:
@@ -70,7 +70,7 @@ def stability(reference: dict, model: ChurnModel, snapshot: pd.DataFrame) -> dic
 
 
 def save_reference(reference: dict, directory: Path) -> None:
-    io.write_json(reference, directory / REFERENCE)
+    files.write_json(reference, directory / REFERENCE)
 
 
 def load_reference(directory: str | Path) -> dict | None:

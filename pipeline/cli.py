@@ -11,12 +11,12 @@ from pathlib import Path
 import typer
 
 from models.errors import InsufficientData
-from pipeline import config, io
+from pipeline import config, files
 
 app = typer.Typer(help="Customer churn and lifetime-value pipeline.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # Problems with the user's files or settings: one line naming what to change, never a traceback.
-USER_ERRORS = (config.ConfigError, io.InputError, InsufficientData)
+USER_ERRORS = (config.ConfigError, files.InputError, InsufficientData)
 
 @app.callback()
 def _on_start() -> None:
@@ -52,7 +52,7 @@ def _user_errors():
     except USER_ERRORS as exc:
         _fail(exc)
     except FileNotFoundError as exc:
-        # The user's files are checked as they are read (io.InputError); a file missing here is an earlier
+        # The user's files are checked as they are read (files.InputError); a file missing here is an earlier
         # stage's output, not there yet because a stage was run on its own.
         missing = exc.filename or (exc.args[0] if exc.args else exc)
         _fail(f"{missing} is missing: an earlier stage writes it; run `dvc repro` (or the earlier `churn` commands) first")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from features.snapshots import (
     Sources, default_as_of, earliest_start, lapsed_customers, snapshot, training_cutoffs, training_snapshots, with_history,
 )
-from pipeline import config, io
+from pipeline import config, files
 
 
 def connect(params: config.FeaturesParams) -> ibis.BaseBackend:
@@ -35,7 +35,7 @@ def connect(params: config.FeaturesParams) -> ibis.BaseBackend:
 def write_table(con: ibis.BaseBackend, expr: ibis.Table, target: Path) -> None:
     """Write one Parquet file atomically. Spark writes a folder of part files, so its rows
     (one per customer: they fit in memory) are collected and written here instead."""
-    with io.atomic_path(target) as tmp:
+    with files.atomic_path(target) as tmp:
         if con.name == "duckdb":
             expr.to_parquet(tmp)
         else:
@@ -100,7 +100,7 @@ def run(params: config.Params) -> dict:
             "for one backtest fold (docs/your_data.md)"
         )
     windows, active_days = params.features.windows_days, params.features.active_days
-    with io.publishing("features") as publication:
+    with files.publishing("features") as publication:
         training_path, scoring_path, lapsed_path = (
             publication.staged(target) for target in (config.TRAINING_SNAPSHOTS, config.SCORING_SNAPSHOT, config.LAPSED_SNAPSHOT)
         )
@@ -126,5 +126,5 @@ def run(params: config.Params) -> dict:
             "event_types": list(sources.event_types),
             "population": "subscribed at the cutoff" if sources.subscriptions is not None else f"bought in the {active_days} days before the cutoff",
         }
-        io.write_json(metrics, publication.staged(config.FEATURES_METRICS))
+        files.write_json(metrics, publication.staged(config.FEATURES_METRICS))
     return metrics

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from features import sources as cleaners
 from features.validation import Parsing, Seen, primary_reason
-from pipeline import config, io
+from pipeline import config, files
 
 CLEAN_TABLES = {
     "transactions": config.CLEAN_TRANSACTIONS,
@@ -92,8 +92,8 @@ def ingest_source(name: str, source: config.Source, shared: config.ParseParams, 
     (`parsing`): its clean table written to `clean_target` as Parquet, its quarantined rows to
     `quarantine_target` as a spreadsheet CSV. Returns its summary."""
     parse = source.parse_settings(shared)
-    raw = io.open_raw_file(source.path, parse.encoding, parse.delimiter)
-    io.require_columns(raw.columns, source.mapped_columns, source.path, f"data.{name}")
+    raw = files.open_raw_file(source.path, parse.encoding, parse.delimiter)
+    files.require_columns(raw.columns, source.mapped_columns, source.path, f"data.{name}")
     rules = parsing(parse, run_day)
     if raw.kind == "parquet":  # typed numbers are written with a dot
         rules = replace(rules, decimal=".", thousands=None)
@@ -110,13 +110,13 @@ def ingest_source(name: str, source: config.Source, shared: config.ParseParams, 
     return summary | ({"first_quarantined": first} if first else {})
 
 
-def _clean_batches(name: str, raw: io.RawFile, source: config.Source, rules: Parsing, lines_path: Path,
+def _clean_batches(name: str, raw: files.RawFile, source: config.Source, rules: Parsing, lines_path: Path,
                    quarantine_target: Path) -> tuple[dict, dict | None, pa.Schema]:
     """Every batch of `raw` cleaned: clean rows to `lines_path` in file order, quarantined ones to
     `quarantine_target`. Returns the row counts, the first quarantined row, the clean rows' schema."""
     counts, first, seen, schema = {}, None, Seen(), None
     with contextlib.ExitStack() as stack:
-        quarantine = stack.enter_context(io.SpreadsheetCsvWriter(quarantine_target))
+        quarantine = stack.enter_context(files.SpreadsheetCsvWriter(quarantine_target))
         lines = None
         for batch in raw.batches(2**62 if cleaners.KINDS[name].whole_file else BATCH_ROWS):
             part = cleaners.clean_batch(name, batch, source, rules, seen)
@@ -149,7 +149,7 @@ def run(params: config.Params) -> dict:
     engine = Engine(params.features.memory_limit, params.features.threads)
     metrics = {}
     # Everything is written aside and put in place together: a bad file leaves the last outputs whole.
-    with io.publishing("ingest") as publication:
+    with files.publishing("ingest") as publication:
         workdir = publication.root / "work"
         workdir.mkdir(parents=True, exist_ok=True)
         for name, target in CLEAN_TABLES.items():
@@ -158,12 +158,12 @@ def run(params: config.Params) -> dict:
                 metrics[name] = ingest_source(name, mapped[name], params.data.parse, publication.staged(target),
                                               publication.staged(quarantine), workdir, engine)
                 if name == "transactions" and not metrics[name]["rows_clean"]:
-                    raise io.InputError(f"no valid transaction rows: {summary_line(name, mapped[name].path, metrics[name])}")
+                    raise files.InputError(f"no valid transaction rows: {summary_line(name, mapped[name].path, metrics[name])}")
             else:
-                io.write_parquet(cleaners.empty_table(name), publication.staged(target))
+                files.write_parquet(cleaners.empty_table(name), publication.staged(target))
                 publication.remove(quarantine)
         shutil.rmtree(workdir)
-        io.write_json(metrics, publication.staged(config.INGEST_METRICS))
+        files.write_json(metrics, publication.staged(config.INGEST_METRICS))
     for name, summary in metrics.items():
         quarantined = f" -> {config.QUARANTINE / f'{name}.csv'}" if summary["rows_quarantined"] else ""
         print(summary_line(name, mapped[name].path, summary) + quarantined, file=sys.stderr)

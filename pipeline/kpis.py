@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.kpis import cohort_retention, kpis_by_period, purchase_tables
-from pipeline import config, io
+from pipeline import config, files
 from pipeline.featurize import connect, resolve_as_of
 
 PLOTTED = ("retention_rate", "churn_rate", "repeat_purchase_rate", "average_order_value", "simple_clv")
@@ -36,10 +36,10 @@ def run(params: config.Params) -> dict:
     cohorts = cohort_retention(purchases, until, params.kpis.period)
     latest = kpis.iloc[-1].to_dict() if len(kpis) else {}
     metrics = {"periods": len(kpis), "latest": {key: (None if pd.isna(value) else value) for key, value in latest.items()}}
-    with io.publishing("kpis") as publication:
-        io.write_csv(kpis, publication.staged(config.KPIS), float_format="%.6g")
-        io.write_csv(cohorts.reset_index(), publication.staged(config.COHORT_RETENTION), float_format="%.4g")
+    with files.publishing("kpis") as publication:
+        files.write_csv(kpis, publication.staged(config.KPIS), float_format="%.6g")
+        files.write_csv(cohorts.reset_index(), publication.staged(config.COHORT_RETENTION), float_format="%.4g")
         for name in PLOTTED:
-            io.write_csv(kpis[["period", name]], publication.staged(config.KPI_PLOTS / f"{name}.csv"), float_format="%.6g")
-        io.write_json(metrics, publication.staged(config.KPI_METRICS))
+            files.write_csv(kpis[["period", name]], publication.staged(config.KPI_PLOTS / f"{name}.csv"), float_format="%.6g")
+        files.write_json(metrics, publication.staged(config.KPI_METRICS))
     return metrics

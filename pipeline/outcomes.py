@@ -15,7 +15,7 @@ from features.snapshots import LABEL_COLUMNS
 from models import backtest
 from models import outcomes as measure
 from models.customer_list import score_customers
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, files, tracking
 from pipeline.score import list_settings
 from pipeline.train import fold_directory
 
@@ -52,10 +52,10 @@ def run(params: config.Params) -> dict:
     curves = measure.curves(rows)
 
     tracking.start_tracking(params.tracking.experiment)
-    with io.publishing("outcomes") as publication, tracking.start_run("outcomes"):
-        io.write_json(metrics, publication.staged(config.OUTCOME_METRICS))
+    with files.publishing("outcomes") as publication, tracking.start_run("outcomes"):
+        files.write_json(metrics, publication.staged(config.OUTCOME_METRICS))
         for name, points in curves.items():
-            io.write_csv(points, publication.staged(config.OUTCOME_PLOTS / f"{name}.csv"), float_format="%.6g")
+            files.write_csv(points, publication.staged(config.OUTCOME_PLOTS / f"{name}.csv"), float_format="%.6g")
         mlflow.log_metrics(
             {f"pooled.{name}": value for name, value in measure.flat_figures(metrics["pooled"]).items()}
             | {f"latest.{name}": value for name, value in measure.flat_figures(per_fold[latest]).items()}

@@ -15,7 +15,7 @@ import mlflow
 import pandas as pd
 
 from models.experiment import list_read_back
-from pipeline import config, io, tracking
+from pipeline import config, files, tracking
 from pipeline.score import campaign_settings
 
 LIST_COLUMNS = ["customer_id", "as_of", "selected_for_campaign", "control_group"]
@@ -25,10 +25,10 @@ def read_list(path: Path) -> pd.DataFrame:
     try:
         listed = pd.read_csv(path, dtype={"customer_id": "string", "as_of": "string"})
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise io.InputError(f"{path}: cannot read the list: {exc}") from exc
-    io.require_columns(listed, {column: column for column in LIST_COLUMNS}, path, "a scored list")
+        raise files.InputError(f"{path}: cannot read the list: {exc}") from exc
+    files.require_columns(listed, {column: column for column in LIST_COLUMNS}, path, "a scored list")
     if listed["as_of"].nunique() != 1:
-        raise io.InputError(f"{path}: column 'as_of' must hold one date, the list's; it holds {listed['as_of'].nunique()}")
+        raise files.InputError(f"{path}: column 'as_of' must hold one date, the list's; it holds {listed['as_of'].nunique()}")
     return listed
 
 
@@ -47,16 +47,16 @@ def run(params: config.Params, list_path: Path) -> dict:
     observed_until = transactions["timestamp"].max()
     days_seen = max(0, min(horizon, (observed_until - as_of).days + 1))
     if days_seen == 0:
-        raise io.InputError(f"{config.CLEAN_TRANSACTIONS}: no transaction after the list's as_of {as_of:%Y-%m-%d}: nothing to read back yet")
+        raise files.InputError(f"{config.CLEAN_TRANSACTIONS}: no transaction after the list's as_of {as_of:%Y-%m-%d}: nothing to read back yet")
     settings = campaign_settings(params)
     try:
         result = list_read_back(listed, horizon_outcomes(transactions, as_of, horizon), settings.margin, settings.cost_per_contact)
     except ValueError as exc:
-        raise io.InputError(f"{list_path}: {exc}") from exc
+        raise files.InputError(f"{list_path}: {exc}") from exc
     result |= {"list": str(list_path), "as_of": f"{as_of:%Y-%m-%d}", "horizon_days": horizon, "days_observed": days_seen,
                "complete": days_seen == horizon}
     target = config.READBACK / f"{as_of:%Y-%m-%d}.json"
-    io.write_json(result, target)
+    files.write_json(result, target)
     tracking.start_tracking(params.tracking.experiment)
     with tracking.start_run("readback"):
         mlflow.log_params({"list": str(list_path), "as_of": result["as_of"], "days_observed": days_seen})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
-import io as bytes_io
+import io
 import json
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # figures straight to files: no pyplot state, no display, no backend to set
 
 from models.metrics import gains_points
-from pipeline import config, io
+from pipeline import config, files
 
 CHARTS = ("kpi_trends", "order_value", "cohorts", "risk_distribution", "segments")
 STYLE = """
@@ -29,7 +29,7 @@ th:first-child, td:first-child { text-align: left; } .note { color: #666; font-s
 
 
 def _image(figure, name: str) -> str:
-    buffer = bytes_io.BytesIO()
+    buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img class="chart" id="{name}" alt="{name}" src="data:image/png;base64,{encoded}">'
@@ -320,6 +320,6 @@ def run(params: config.Params, decision: dict | None = None, evaluation: dict | 
         leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes),
         uplift_section(uplift) + readback_section(read_backs),
     )
-    with io.atomic_path(config.REPORT) as tmp:
+    with files.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return {"charts": len(CHARTS), "leavers_in_top_tenth": leavers_share}

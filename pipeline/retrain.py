@@ -41,7 +41,7 @@ from models import backtest
 from models.churn import TARGET
 from models.outcomes import paired_realised_profit
 from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
-from pipeline import artifacts, config, io, report, score, tracking
+from pipeline import artifacts, config, files, report, score, tracking
 from pipeline.outcomes import fold_models, list_outcomes
 from pipeline.train import PROCEDURE_ARTIFACT, churn_procedure, procedure_record
 from pipeline.train_clv import clv_procedure
@@ -102,7 +102,7 @@ def _holder(handle: IO[str], patience: float = 2.0) -> str:
 def step(name: str) -> Iterator[None]:
     try:
         yield
-    except (StepFailed, config.ConfigError, io.InputError):
+    except (StepFailed, config.ConfigError, files.InputError):
         raise
     except Exception as exc:
         raise StepFailed(name, f"{type(exc).__name__}: {exc}") from exc
@@ -452,8 +452,8 @@ def _flat_metrics(record: dict) -> dict[str, float]:
 
 
 def _write_record(record: dict) -> None:
-    io.write_json(record, config.DECISION)
-    io.write_text(decision_page(record), config.DECISION_PAGE)
+    files.write_json(record, config.DECISION)
+    files.write_text(decision_page(record), config.DECISION_PAGE)
     mlflow.log_dict(record, "decision.json")
 
 
@@ -507,5 +507,5 @@ def retrain(params: config.Params, *, reproduce_first: bool = True) -> tuple[dic
                 reproduce()
             return promote(params)
         except StepFailed as exc:
-            io.write_json({"decision": "failed", "step": exc.step, "error": str(exc), "champion_after": "unchanged"}, config.DECISION)
+            files.write_json({"decision": "failed", "step": exc.step, "error": str(exc), "champion_after": "unchanged"}, config.DECISION)
             raise

@@ -18,7 +18,7 @@ from models.campaign import CampaignSettings
 from models.clv import ValueSettings
 from models.customer_list import ListSettings, PlaybookRule, score_customers, win_back_list
 from models.segments import SegmentRule
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, files, tracking
 
 
 class Scored(NamedTuple):
@@ -139,12 +139,12 @@ def score(params: config.Params, scoring: pd.DataFrame, churn_model, clv_model, 
 
 def publish(params: config.Params, scored: Scored) -> None:
     """Write the list, its campaign figures and the drift report (all put in place together); log the run."""
-    with io.publishing("score") as publication:
-        io.write_json(scored.drift, publication.staged(config.DRIFT_METRICS))
-        io.write_spreadsheet_csv(scored.customers, publication.staged(config.SCORED_CUSTOMERS))
-        io.write_spreadsheet_csv(scored.win_back, publication.staged(config.WIN_BACK))
-        io.write_parquet(scored.customers, publication.staged(config.SCORED_CUSTOMERS_PARQUET))
-        io.write_json(scored.metrics, publication.staged(config.CAMPAIGN_METRICS))
+    with files.publishing("score") as publication:
+        files.write_json(scored.drift, publication.staged(config.DRIFT_METRICS))
+        files.write_spreadsheet_csv(scored.customers, publication.staged(config.SCORED_CUSTOMERS))
+        files.write_spreadsheet_csv(scored.win_back, publication.staged(config.WIN_BACK))
+        files.write_parquet(scored.customers, publication.staged(config.SCORED_CUSTOMERS_PARQUET))
+        files.write_json(scored.metrics, publication.staged(config.CAMPAIGN_METRICS))
     _log_run(params, scored.metrics)
 
 

@@ -24,7 +24,7 @@ from optuna_integration import MLflowCallback
 from models import backtest, churn
 from models.training import FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, files, tracking
 
 SHAP_ROWS = 2000  # enough for a stable mean |SHAP| per feature, quick on any data size
 
@@ -119,11 +119,11 @@ def fold_directory(fold_models: Path, cutoff: pd.Timestamp) -> Path:
 
 
 def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict[str, pd.DataFrame]], scores_path, metrics_path, plots_dir) -> None:
-    io.write_parquet(scores, scores_path)
-    io.write_json(metrics, metrics_path)
+    files.write_parquet(scores, scores_path)
+    files.write_json(metrics, metrics_path)
     for kind, lines in curves.items():
         for method, points in lines.items():
-            io.write_csv(points, plots_dir / kind / f"{method}.csv", float_format="%.6g")
+            files.write_csv(points, plots_dir / kind / f"{method}.csv", float_format="%.6g")
 
 
 PROCEDURE_ARTIFACT = "procedure.json"  # what `churn promote` replays to compare a champion's procedure with a challenger's
@@ -156,7 +156,7 @@ def run(params: config.Params) -> dict:
     procedure = procedure_record(params, "train")
     fit = churn_procedure(procedure)
 
-    with io.publishing("train") as publication, tracking.start_run("train"):
+    with files.publishing("train") as publication, tracking.start_run("train"):
         staged = publication.staged
         scores, metrics, model, report = backtest_then_fit(
             training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model,

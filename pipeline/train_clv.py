@@ -13,9 +13,8 @@ import mlflow
 import pandas as pd
 
 from models import backtest, clv
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, files, tracking
 from pipeline.train import (
-    trainable_folds,
     PROCEDURE_ARTIFACT,
     backtest_then_fit,
     fingerprint,
@@ -24,6 +23,7 @@ from pipeline.train import (
     log_explained_model,
     procedure_record,
     settings,
+    trainable_folds,
     write_evaluation,
 )
 
@@ -51,7 +51,7 @@ def run(params: config.Params) -> dict:
     procedure = procedure_record(params, "train", "clv")
     fit = clv_procedure(procedure)
 
-    with io.publishing("train_clv") as publication, tracking.start_run("train_clv"):
+    with files.publishing("train_clv") as publication, tracking.start_run("train_clv"):
         staged = publication.staged
         scores, metrics, model, report = backtest_then_fit(
             training, folds, fit,

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from features.sources import Ingested, customer_attribute
 from features.validation import QUARANTINE_COLUMNS
 from models import experiment, uplift
-from pipeline import artifacts, config, io, tracking
+from pipeline import artifacts, config, files, tracking
 from pipeline.ingest import Engine, read_source, summary_line
 
 SCORE_COLUMNS = ["customer_id", "arm", "uplift"]
@@ -56,7 +56,7 @@ def read_sources(params: config.Params) -> dict[str, Ingested]:
     read = {name: read_source(name, getattr(params.data, name), params.data.parse, engine) for name in names}
     for name, result in read.items():
         if result.clean.empty:
-            raise io.InputError(f"no valid {name} rows: {summary_line(name, getattr(params.data, name).path, result.summary)}")
+            raise files.InputError(f"no valid {name} rows: {summary_line(name, getattr(params.data, name).path, result.summary)}")
     return read
 
 
@@ -113,7 +113,7 @@ def learn(data: LearningData, campaign: pd.DataFrame, params: config.Params) -> 
     outcomes = outcomes_learnt(params)
     arms = sorted(set(campaign["arm"]) - {source.control})
     if source.control not in set(campaign["arm"]) or not arms:
-        raise io.InputError(
+        raise files.InputError(
             f"{source.path}: column {source.arm!r} must hold the control arm {source.control!r} (data.campaign.control) and at least one other; "
             f"it holds {sorted(set(campaign['arm']))}")
     learnt_from, customers, features = data.learnt_from, data.population, data.features
@@ -183,12 +183,12 @@ def qini_figure(curves: pd.DataFrame, outcome: str, arm: str) -> Figure:
 def run(params: config.Params) -> dict:
     if params.data.campaign is None:
         metrics = {"campaign": None, "note": "data.campaign is not mapped: no campaign to read back or learn from"}
-        with io.publishing("uplift") as publication:
+        with files.publishing("uplift") as publication:
             for name in QUARANTINED:  # nothing read, nothing quarantined
-                io.write_spreadsheet_csv(pd.DataFrame(columns=list(QUARANTINE_COLUMNS)), publication.staged(config.UPLIFT_QUARANTINE / f"{name}.csv"))
-            io.write_spreadsheet_csv(pd.DataFrame(columns=SCORE_COLUMNS), publication.staged(config.UPLIFT_SCORES))
-            io.write_csv(pd.DataFrame(columns=QINI_COLUMNS), publication.staged(config.UPLIFT_PLOTS / "qini.csv"))
-            io.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
+                files.write_spreadsheet_csv(pd.DataFrame(columns=list(QUARANTINE_COLUMNS)), publication.staged(config.UPLIFT_QUARANTINE / f"{name}.csv"))
+            files.write_spreadsheet_csv(pd.DataFrame(columns=SCORE_COLUMNS), publication.staged(config.UPLIFT_SCORES))
+            files.write_csv(pd.DataFrame(columns=QINI_COLUMNS), publication.staged(config.UPLIFT_PLOTS / "qini.csv"))
+            files.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
         return metrics
 
     read = read_sources(params)
@@ -196,19 +196,19 @@ def run(params: config.Params) -> dict:
     scores, metrics, curves = learn(learning_data(params, read["campaign"].clean, customers), read["campaign"].clean, params)
     metrics["ingest"] = {name: result.summary for name, result in read.items()}
     tracking.start_tracking(params.tracking.experiment)
-    with io.publishing("uplift") as publication, tracking.start_run("uplift"):
+    with files.publishing("uplift") as publication, tracking.start_run("uplift"):
         mlflow.log_params({f"uplift.{key}": value for key, value in params.uplift.model_dump().items()})
         mlflow.log_metrics(flat_metrics(metrics))
         for outcome, by_arm in metrics["evaluation"].items():
             for arm in by_arm:
                 mlflow.log_figure(qini_figure(curves, outcome, arm), f"qini/{outcome}/{arm}.png")
-        io.write_spreadsheet_csv(scores, publication.staged(config.UPLIFT_SCORES))
-        io.write_csv(curves, publication.staged(config.UPLIFT_PLOTS / "qini.csv"), float_format="%.6g")
-        io.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
+        files.write_spreadsheet_csv(scores, publication.staged(config.UPLIFT_SCORES))
+        files.write_csv(curves, publication.staged(config.UPLIFT_PLOTS / "qini.csv"), float_format="%.6g")
+        files.write_json(metrics, publication.staged(config.UPLIFT_METRICS))
         for name in QUARANTINED:
             target = config.UPLIFT_QUARANTINE / f"{name}.csv"
             if name in read:
-                io.write_spreadsheet_csv(read[name].quarantine, publication.staged(target))
+                files.write_spreadsheet_csv(read[name].quarantine, publication.staged(target))
             else:
                 publication.remove(target)
     for name, result in read.items():

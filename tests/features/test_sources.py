@@ -8,7 +8,7 @@ import pytest
 
 from features.sources import clean_source, transaction_lines
 from pipeline.config import CampaignSource, CustomersSource, EventsSource, FileCleaning, SubscriptionsSource, SurveysSource, TransactionsSource
-from pipeline.io import InputError, read_raw_table, require_columns
+from pipeline.files import InputError, read_raw_table, require_columns
 from tests.conftest import default_parsing
 
 PARSING = default_parsing()

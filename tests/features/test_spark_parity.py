@@ -15,7 +15,7 @@ from features import sources as cleaners
 from features.snapshots import Sources, snapshot
 from pipeline.config import CustomersSource, EventsSource, SubscriptionsSource, TransactionsSource, load_params
 from pipeline.featurize import connect, write_table
-from pipeline.io import RawTable, read_raw_table
+from pipeline.files import RawTable, read_raw_table
 from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, default_parsing, shared_file
 
 # CI installs the spark extra: there a missing pyspark is a failure, not a skip.

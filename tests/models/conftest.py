@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from features.rfm import rfm_features
-from features.snapshots import Sources, training_cutoffs, training_snapshots
+from features.snapshots import Sources
 from models.training import TrainingSettings
 from pipeline.config import load_params
 from pipeline.ingest import read_source
+from pipeline.interactive import holdout
 from tests.conftest import ROOT
 
 AS_OF = dt.datetime(2011, 12, 10)
@@ -28,10 +29,8 @@ def retail_training() -> pd.DataFrame:
     source = data.transactions.model_copy(update={"path": str(ROOT / "data/raw/online_retail.csv.gz")})
     clean = read_source("transactions", source, data.parse).clean
     clean = clean[clean["customer_id"].str[-1].isin(["0", "3", "6", "9"])]
-    con = ibis.duckdb.connect(threads=2)
-    sources = Sources(transactions=con.create_table("transactions", clean))
-    cutoffs = training_cutoffs(AS_OF, HORIZON_DAYS, count=9, spacing_days=30)
-    return con.to_pandas(training_snapshots(sources, cutoffs, [30, 90, 365], HORIZON_DAYS))
+    sources = Sources(transactions=ibis.duckdb.connect(threads=2).create_table("transactions", clean))
+    return holdout(sources, AS_OF, [30, 90, 365], HORIZON_DAYS, cutoffs=9, spacing_days=30).training
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.sources import clean_source
-from pipeline import config, ingest, io
+from pipeline import config, files, ingest
 from tests.conftest import EMBEDDED_TRANSACTIONS, ROOT, default_parsing
 
 PARAMS = config.load_params(ROOT / "params.yaml")
@@ -54,7 +54,7 @@ def test_the_tables_do_not_depend_on_where_the_batches_split(tmp_path, monkeypat
 def test_the_file_in_memory_gives_the_same_tables_as_the_file_on_disk(tmp_path):
     path = retail_sample(tmp_path)
     clean, _, summary = ingested(path, tmp_path, "disk")
-    in_memory = clean_source("transactions", io.read_raw_table(path), PARAMS.data.transactions.model_copy(update={"path": str(path)}),
+    in_memory = clean_source("transactions", files.read_raw_table(path), PARAMS.data.transactions.model_copy(update={"path": str(path)}),
                              default_parsing())
     pd.testing.assert_frame_equal(in_memory.clean, clean)
     assert in_memory.summary == {key: value for key, value in summary.items() if key != "first_quarantined"}
@@ -62,8 +62,8 @@ def test_the_file_in_memory_gives_the_same_tables_as_the_file_on_disk(tmp_path):
 
 def test_both_readers_give_the_same_tables(tmp_path):
     path = retail_sample(tmp_path)
-    assert io.open_raw_file(path).kind == "csv"
-    assert io.open_raw_file(path, encoding="latin-1").kind == "csv-rows"
+    assert files.open_raw_file(path).kind == "csv"
+    assert files.open_raw_file(path, encoding="latin-1").kind == "csv-rows"
     by_duckdb = ingested(path, tmp_path, "duckdb")
     by_csv_module = ingested(path, tmp_path, "csv-module", encoding="latin-1")  # the text is ASCII: one meaning in both
     pd.testing.assert_frame_equal(by_csv_module[0], by_duckdb[0])

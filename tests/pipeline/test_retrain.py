@@ -15,7 +15,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline import config, io, retrain
+from pipeline import config, files, retrain
 from tests.conftest import copy_project, run_in, update_params
 from tests.pipeline.test_dvc_pipeline import online_retail_slice
 
@@ -265,7 +265,7 @@ def test_a_champion_trained_on_scrambled_history_is_replaced_and_a_failed_publis
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patched:
-        patched.setattr(io, "write_parquet", disk_full)
+        patched.setattr(files, "write_parquet", disk_full)
         with pytest.raises(retrain.StepFailed, match="publish: OSError"):
             retrain.retrain(config.load_params(), reproduce_first=True)
     assert aliased(uri, "champion") == champion and (project / SCORED).read_bytes() == listed

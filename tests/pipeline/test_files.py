@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.io import atomic_path, publishing, write_csv, write_spreadsheet_csv, write_text
+from pipeline.files import atomic_path, publishing, write_csv, write_spreadsheet_csv, write_text
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):

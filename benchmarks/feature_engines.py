@@ -1,7 +1,7 @@
 """Feature stage at scale: our Ibis-on-DuckDB snapshot against lifetimes and pandas, side by side.
 
-    python benchmarks/features.py                      # 10 M and 50 M rows, 3 repeats each
-    python benchmarks/features.py --sizes 10 --repeats 1
+    python -m benchmarks.feature_engines               # 10 M and 50 M rows, 3 repeats each
+    python -m benchmarks.feature_engines --sizes 10 --repeats 1
 
 Generates transaction logs in the pipeline's clean schema (skewed activity: lognormal order
 rates over 100,000 customers per million rows; orders of a geometric number of lines, by
@@ -27,8 +27,6 @@ import datetime as dt
 import importlib
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,9 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the
-# `features` package it benchmarks.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+from benchmarks.measure import in_fresh_process, peak_rss_gb
 
 CUSTOMERS_PER_MILLION_ROWS = 100_000
 START = dt.datetime(2022, 1, 1)
@@ -164,17 +160,8 @@ IMPORTS = {"features": ["ibis", "features.snapshots"], "lifetimes": ["pandas", "
 
 def run_once(engine: str, data: Path) -> tuple[float, float, int]:
     """Wall seconds (read + compute), peak RSS in GB and output rows of one engine in a fresh process."""
-    root = Path(__file__).resolve().parents[1]
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--measure", engine, "--data", str(data)],
-        cwd=root, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(root)},
-    )
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{engine} failed on {data}")
-    rows, seconds = output.split()
-    return float(seconds), usage.ru_maxrss / 1024**2, int(rows)
+    rows, seconds, peak = in_fresh_process("feature_engines", "--measure", engine, "--data", str(data))
+    return float(seconds), float(peak), int(rows)
 
 
 def main() -> None:
@@ -195,7 +182,7 @@ def main() -> None:
             importlib.import_module(module)
         start = time.perf_counter()
         rows = ENGINES[args.measure](args.data)
-        print(rows, time.perf_counter() - start)
+        print(rows, time.perf_counter() - start, peak_rss_gb())
         return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="features-bench-"))

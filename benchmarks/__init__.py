@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a table. Run them from the project's root as `python -m benchmarks.<name>`."""
