@@ -10,6 +10,9 @@ import base64
 import html
 import io
 import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -238,30 +241,32 @@ difference in <b>{html.escape(outcome)}</b> between contacted and control custom
 """
 
 
-def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, churn: dict, value: dict, campaign: dict, leavers_share: float, horizon_days: int, health: str = "", outcomes: str = "", campaigns: str = "") -> str:
-    charts = kpi_charts(kpis, cohorts)
-    customer_figures, segments = customer_charts(customers)
-    charts |= customer_figures
-    latest = kpis.iloc[-1]
-    auc = churn["backtest"]["model"]["roc_auc"]
-    top_spend = value["backtest"]["model"]["top_decile_share"]
-    lists = campaign["campaign"]
-    as_of = customers["as_of"].iloc[0]
-    campaign_rows = pd.DataFrame(
-        [
-            (label, lists[key]["customers"], lists[key]["expected_profit"], lists[key]["profit_low"], lists[key]["profit_high"])
-            for key, label in (("selected", "this list (selected, not in the control group)"), ("top_churn_probability", "the highest churn probabilities"), ("random", "customers at random"))
-        ],
-        columns=["who is contacted", "customers", "expected profit", "low (5%)", "high (95%)"],
-    )
-    bands = customers["churn_risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Customer retention report, {as_of}</title><style>{STYLE}</style></head>
-<body>
-<h1>Customer retention report</h1>
-<p class="note">Customers as of {as_of}. The list to act on is <code>scored_customers.csv</code>; its columns are explained in <code>docs/scored_customers.md</code>.</p>
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the page shows, read by `run` (or given by `churn retrain`: the serving models' evaluation)."""
 
-<h2>Retention at a glance ({html.escape(str(latest['period']))})</h2>
+    kpis: pd.DataFrame
+    cohorts: pd.DataFrame
+    customers: pd.DataFrame  # the scored list
+    churn: dict  # reports/metrics/churn.json
+    value: dict  # reports/metrics/clv.json
+    campaign: dict  # reports/metrics/campaign.json
+    churn_backtest: pd.DataFrame
+    horizon_days: int
+    drift: dict | None = None
+    decision: dict | None = None  # the last retraining decision
+    outcomes: dict | None = None
+    uplift: dict | None = None
+    read_backs: tuple[dict, ...] = ()
+
+
+PAGE = string.Template((Path(__file__).parent / "templates" / "report.html").read_text(encoding="utf-8"))
+
+
+def glance_section(kpis: pd.DataFrame, charts: dict[str, str]) -> str:
+    """The latest period's KPIs, their trends, and the cohorts."""
+    latest = kpis.iloc[-1]
+    return f"""<h2>Retention at a glance ({html.escape(str(latest['period']))})</h2>
 <div class="figures">
 <div class="figure">{latest['retention_rate']:.1f}%<br><span class="note">retention rate</span></div>
 <div class="figure">{latest['churn_rate']:.1f}%<br><span class="note">churn rate</span></div>
@@ -272,54 +277,97 @@ def render(kpis: pd.DataFrame, cohorts: pd.DataFrame, customers: pd.DataFrame, c
 {charts['kpi_trends']}
 {charts['order_value']}
 <h2>Do new customers come back?</h2>
-{charts['cohorts']}
+{charts['cohorts']}"""
 
-<h2>Who is at risk</h2>
+
+def risk_section(customers: pd.DataFrame, segments: pd.DataFrame, charts: dict[str, str], horizon_days: int) -> str:
+    """How many customers at each level of risk, and the value at risk by segment."""
+    bands = customers["churn_risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    return f"""<h2>Who is at risk</h2>
 <p>{len(customers):,} current customers: {bands['high']:,} at high risk of buying nothing in the next {horizon_days} days, {bands['medium']:,} at medium risk, {bands['low']:,} at low.</p>
 {charts['risk_distribution']}
 {charts['segments']}
-{_table(segments, {"customers": ",.0f", "value_at_risk": ",.0f", "mean_churn_probability": ".2f"})}
+{_table(segments, {"customers": ",.0f", "value_at_risk": ",.0f", "mean_churn_probability": ".2f"})}"""
 
-<h2>How far to trust the scores</h2>
-<p>Tested on past months the model had not seen: <b>the 10% of customers it flags as most at risk hold {leavers_share:.0%} of those who
+
+def trust_section(churn: dict, value: dict, churn_backtest: pd.DataFrame) -> str:
+    """The backtest in words: the leavers the top tenth holds, the ranking, the spend; then the baselines."""
+    auc = churn["backtest"]["model"]["roc_auc"]
+    top_spend = value["backtest"]["model"]["top_decile_share"]
+    return f"""<h2>How far to trust the scores</h2>
+<p>Tested on past months the model had not seen: <b>the 10% of customers it flags as most at risk hold {share_of_leavers_in_top_tenth(churn_backtest):.0%} of those who
 left</b> (a random 10% would hold 10%), and it ranks a leaver above a stayer {auc['mean']:.0%} of the time
 (95% interval {auc['low']:.0%} to {auc['high']:.0%}).
 The 10% it expects to spend most went on to spend {top_spend['mean']:.0%} of all the money customers spent
 (95% interval {top_spend['low']:.0%} to {top_spend['high']:.0%}).</p>
-{baseline_table(churn)}
-{health}
-{outcomes}
+{baseline_table(churn)}"""
 
-<h2>This campaign</h2>
+
+def campaign_section(campaign: dict) -> str:
+    """This list's expected profit against the same budget spent on the riskiest or at random."""
+    lists = campaign["campaign"]
+    rows = pd.DataFrame(
+        [
+            (label, lists[key]["customers"], lists[key]["expected_profit"], lists[key]["profit_low"], lists[key]["profit_high"])
+            for key, label in (("selected", "this list (selected, not in the control group)"), ("top_churn_probability", "the highest churn probabilities"), ("random", "customers at random"))
+        ],
+        columns=["who is contacted", "customers", "expected profit", "low (5%)", "high (95%)"],
+    )
+    return f"""<h2>This campaign</h2>
 <p>The customers to contact are the most profitable within the budget, ranked as {html.escape(campaign.get("ranked_by", {}).get("why", "campaign.rank_by is churn_risk"))}.
 The same budget spent differently would be expected to earn:</p>
-{_table(campaign_rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
-<p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>
-{campaigns}
-</body></html>
-"""
+{_table(rows, {"customers": ",.0f", "expected profit": ",.0f", "low (5%)": ",.0f", "high (95%)": ",.0f"})}
+<p class="note">Low and high: if offers keep 5%-quantile or 95%-quantile shares of leaving customers. A control group of the selected is held out: compare it with the contacted customers afterwards to see what the campaign achieved.</p>"""
+
+
+def render(inputs: ReportInputs) -> str:
+    """The page: templates/report.html with each named section filled in."""
+    charts = kpi_charts(inputs.kpis, inputs.cohorts)
+    customer_figures, segments = customer_charts(inputs.customers)
+    charts |= customer_figures
+    return PAGE.substitute(
+        style=STYLE,
+        as_of=inputs.customers["as_of"].iloc[0],
+        glance=glance_section(inputs.kpis, charts),
+        risk=risk_section(inputs.customers, segments, charts, inputs.horizon_days),
+        trust=trust_section(inputs.churn, inputs.value, inputs.churn_backtest),
+        health=health_section(inputs.drift, inputs.decision),
+        outcomes=outcome_section(inputs.outcomes),
+        campaign=campaign_section(inputs.campaign),
+        campaigns=uplift_section(inputs.uplift) + readback_section(list(inputs.read_backs)),
+    )
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _json_if_any(path: Path) -> dict | None:
+    return _json(path) if path.is_file() else None
 
 
 def run(params: config.Params, decision: dict | None = None, evaluation: dict | None = None) -> dict:
     """The page from the pipeline's files; `evaluation` may replace the model-quality inputs with those
     of the registered models that scored the list (`churn retrain`): churn and clv metrics, churn backtest."""
-    kpis = pd.read_csv(config.KPIS)
-    cohorts = pd.read_csv(config.COHORT_RETENTION)
-    customers = pd.read_parquet(config.SCORED_CUSTOMERS_PARQUET)
-    inputs = {path: json.loads(path.read_text(encoding="utf-8")) for path in (config.CHURN_METRICS, config.CLV_METRICS, config.CAMPAIGN_METRICS)}
-    inputs[config.CHURN_BACKTEST] = pd.read_parquet(config.CHURN_BACKTEST)
-    inputs |= evaluation or {}
-    leavers_share = share_of_leavers_in_top_tenth(inputs[config.CHURN_BACKTEST])
-    drift = json.loads(config.DRIFT_METRICS.read_text(encoding="utf-8")) if config.DRIFT_METRICS.is_file() else None
-    outcomes = json.loads(config.OUTCOME_METRICS.read_text(encoding="utf-8")) if config.OUTCOME_METRICS.is_file() else None
-    uplift = json.loads(config.UPLIFT_METRICS.read_text(encoding="utf-8")) if config.UPLIFT_METRICS.is_file() else None
-    # Read-backs are run by hand after a horizon, outside dvc.yaml: the page shows those there are when it is written.
-    read_backs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(config.READBACK.glob("*.json"))]
-    page = render(
-        kpis, cohorts, customers, inputs[config.CHURN_METRICS], inputs[config.CLV_METRICS], inputs[config.CAMPAIGN_METRICS],
-        leavers_share, params.score.horizon_days, health_section(drift, decision), outcome_section(outcomes),
-        uplift_section(uplift) + readback_section(read_backs),
+    quality = {path: _json(path) for path in (config.CHURN_METRICS, config.CLV_METRICS)} | {config.CHURN_BACKTEST: pd.read_parquet(config.CHURN_BACKTEST)}
+    quality |= evaluation or {}
+    inputs = ReportInputs(
+        kpis=pd.read_csv(config.KPIS),
+        cohorts=pd.read_csv(config.COHORT_RETENTION),
+        customers=pd.read_parquet(config.SCORED_CUSTOMERS_PARQUET),
+        churn=quality[config.CHURN_METRICS],
+        value=quality[config.CLV_METRICS],
+        campaign=_json(config.CAMPAIGN_METRICS),
+        churn_backtest=quality[config.CHURN_BACKTEST],
+        horizon_days=params.score.horizon_days,
+        drift=_json_if_any(config.DRIFT_METRICS),
+        decision=decision,
+        outcomes=_json_if_any(config.OUTCOME_METRICS),
+        uplift=_json_if_any(config.UPLIFT_METRICS),
+        # Read-backs are run by hand after a horizon, outside dvc.yaml: the page shows those there are when it is written.
+        read_backs=tuple(_json(path) for path in sorted(config.READBACK.glob("*.json"))),
     )
+    page = render(inputs)
     with files.atomic_path(config.REPORT) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    return {"charts": len(CHARTS), "leavers_in_top_tenth": leavers_share}
+    return {"charts": len(CHARTS), "leavers_in_top_tenth": share_of_leavers_in_top_tenth(inputs.churn_backtest)}

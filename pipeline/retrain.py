@@ -38,7 +38,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
 from models import backtest
-from models.churn import TARGET
+from models.churn import TARGET, ChurnModel
 from models.outcomes import paired_realised_profit
 from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
 from pipeline import artifacts, config, files, report, score, tracking
@@ -162,11 +162,6 @@ def load_pair(versions) -> list[tuple | None]:
     return [None if version is None else score.registered_model(version.name, f"/{version.version}") for version in versions]
 
 
-def quarantine_share() -> float:
-    ingested = json.loads(config.INGEST_METRICS.read_text(encoding="utf-8"))
-    return max(summary["rows_quarantined"] / summary["rows_in"] for summary in ingested.values() if summary["rows_in"])
-
-
 @dataclass(frozen=True)
 class Judged:
     """What the gate needs to know about one of the two models."""
@@ -185,6 +180,35 @@ def judged(params: config.Params) -> list[Judged]:
         Judged("churn", params.retrain.metric, config.CHURN_BACKTEST, config.CHURN_METRICS, TARGET, churn_procedure, ("train",)),
         Judged("clv", params.retrain.value_metric, config.CLV_BACKTEST, config.CLV_METRICS, backtest.ACTUAL_SPEND, clv_procedure, ("train", "clv")),
     ]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the gate reads from this pipeline's files, read once before anything is judged (`read_facts`)."""
+
+    training: pd.DataFrame  # the training snapshots: the window's customers and features
+    backtests: dict[str, pd.DataFrame]  # each judged model's backtest scores
+    metrics: dict[str, dict]  # each judged model's backtest metrics
+    quarantine_share: float  # the largest share of an input file's rows quarantined by ingest
+    challenger: ChurnModel  # the churn challenger on disk, for its scores' stability
+    reference: dict | None  # the profile of its training rows
+
+
+def read_facts(models: list[Judged]) -> Facts:
+    ingested = json.loads(config.INGEST_METRICS.read_text(encoding="utf-8"))
+    return Facts(
+        training=pd.read_parquet(config.TRAINING_SNAPSHOTS),
+        backtests={model.name: pd.read_parquet(model.backtest) for model in models},
+        metrics={model.name: json.loads(model.metrics.read_text(encoding="utf-8")) for model in models},
+        quarantine_share=max(summary["rows_quarantined"] / summary["rows_in"] for summary in ingested.values() if summary["rows_in"]),
+        challenger=artifacts.load_churn_model(config.CHURN_MODEL),
+        reference=artifacts.load_reference(config.CHURN_MODEL),
+    )
+
+
+def latest_window(scores: pd.DataFrame) -> pd.DataFrame:
+    """The backtest's rows at its latest cutoff: the newest customers whose outcome is known."""
+    return scores[scores["cutoff"] == scores["cutoff"].max()].reset_index(drop=True)
 
 
 def labels_end(client: MlflowClient, version: ModelVersion) -> pd.Timestamp | None:
@@ -215,7 +239,7 @@ def models_evidence(model: Judged, params: config.Params, window_rows: pd.DataFr
     )
 
 
-def procedures_evidence(model: Judged, params: config.Params, client: MlflowClient, champion: ModelVersion, training: pd.DataFrame) -> Evidence | str:
+def procedures_evidence(model: Judged, params: config.Params, champion: ModelVersion, facts: Facts) -> Evidence | str:
     """The champion's recorded procedure replayed on the challenger's backtest folds, against the challenger's backtest.
 
     Returns why not, in words, where it cannot be replayed."""
@@ -233,8 +257,8 @@ def procedures_evidence(model: Judged, params: config.Params, client: MlflowClie
         fit = model.procedure(recorded)
     except ValidationError as exc:
         return f"the champion's recorded params are not valid for this code ({exc.error_count()} errors)"
-    scores = pd.read_parquet(model.backtest)
-    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds)
+    scores = facts.backtests[model.name]
+    folds = backtest.folds(facts.training, params.score.horizon_days, params.train.backtest_folds)
     replayed = []
     for fold in folds:
         replay = fit(fold.labelled, f"replay-{model.name}-{fold.cutoff:%Y-%m-%d}")[0]
@@ -251,10 +275,10 @@ def procedures_evidence(model: Judged, params: config.Params, client: MlflowClie
     )
 
 
-def list_profit_evidence(params: config.Params, client: MlflowClient, training: pd.DataFrame, champion, champion_models) -> Evidence:
+def list_profit_evidence(params: config.Params, client: MlflowClient, facts: Facts, champion, champion_models) -> Evidence:
     """The list the challengers' backtest models would have built on the window against the champions' list, by realised profit."""
-    cutoff = pd.read_parquet(config.CHURN_BACKTEST, columns=["cutoff"])["cutoff"].max()
-    window = training[training["cutoff"] == cutoff].reset_index(drop=True)
+    cutoff = facts.backtests["churn"]["cutoff"].max()
+    window = facts.training[facts.training["cutoff"] == cutoff].reset_index(drop=True)
     new = list_outcomes(params, window, *fold_models(cutoff))
     old = list_outcomes(params, window, *(model for model, _ in champion_models))
     paired = paired_realised_profit(new, old, score.list_settings(params).campaign, params.train.bootstrap_replicates, params.train.seed)
@@ -269,20 +293,52 @@ def list_profit_evidence(params: config.Params, client: MlflowClient, training: 
     )
 
 
-def baseline_guard(model: Judged) -> Guard:
-    """Not behind any classic baseline beyond doubt: the backtest's paired advantage over each, its interval's top end."""
-    advantages = json.loads(model.metrics.read_text(encoding="utf-8"))["model_advantage"]
-    tops = [paired[model.metric]["high"] for paired in advantages.values() if model.metric in paired]
-    return at_least("beats_baselines", min(tops) if tops else None, 0.0,
-                    f"the top of the 95% interval of the challenger's {model.metric} minus each classic baseline's, the least of them (backtest)")
+def guards(model: Judged, facts: Facts, score_psi: float | None, settings: config.RetrainParams) -> list[Guard]:
+    """What a challenger must pass whatever the comparison says: clean enough data, not behind any classic baseline
+    beyond doubt and, for the churn model, calibrated on the window with scores that stay put on today's customers."""
+    tops = [paired[model.metric]["high"] for paired in facts.metrics[model.name]["model_advantage"].values() if model.metric in paired]
+    checks = [
+        at_most("data_quality", facts.quarantine_share, settings.max_quarantine_share, "the largest share of an input file's rows quarantined by ingest"),
+        at_least("beats_baselines", min(tops) if tops else None, 0.0,
+                 f"the top of the 95% interval of the challenger's {model.metric} minus each classic baseline's, the least of them (backtest)"),
+    ]
+    if model.name == "churn":
+        window_error = backtest.rows_metrics(latest_window(facts.backtests[model.name]), backtest.MODEL)["calibration_error"]
+        checks += [
+            at_most("calibration", window_error, settings.max_calibration_error,
+                    "mean |predicted - observed churn rate| over ten equal-count bins of the window (the challenger's backtest model)"),
+            at_most("score_stability", score_psi, settings.max_score_psi, "PSI of the challenger's scores on today's customers against its own training rows"),
+        ]
+    return checks
+
+
+def forced_by(drift: dict, has_champion: bool, max_score_psi: float) -> list[str]:
+    """Why the champion is due for a change whatever the comparison says (a challenger not worse then replaces it)."""
+    if has_champion and drift.get("checked") and drift["score_psi"] > max_score_psi:
+        return [f"the champion's scores on today's customers moved from its training rows by PSI {drift['score_psi']:.2f} (limit {max_score_psi})"]
+    return []
+
+
+def decision_record(judgements: dict[str, dict], churn_backtest: pd.DataFrame, horizon_days: int) -> dict:
+    """The models' judgements as one decision: promoted if either was."""
+    window = latest_window(churn_backtest)
+    promoted = [name for name in MODELS if judgements[name]["decision"] == "promoted"]
+    return {
+        "decision": "promoted" if promoted else "kept",
+        "promoted": promoted,
+        "reason": "; ".join(f"{name} {judgements[name]['decision']}: {judgements[name]['reason']}" for name in MODELS),
+        "window": {"cutoff": f"{window['cutoff'].max():%Y-%m-%d}", "customers": len(window), "churn_rate": float(window[TARGET].mean()),
+                   "horizon_days": horizon_days},
+        **judgements,
+    }
 
 
 def judge(model: Judged, params: config.Params, client: MlflowClient, challenger: ModelVersion, champion: ModelVersion | None,
-          champion_model, training: pd.DataFrame, checks: list[Guard], forced_by: list[str], joint: list[Evidence]) -> dict:
+          champion_model, facts: Facts, checks: list[Guard], forced_by: list[str], joint: list[Evidence]) -> dict:
     """One model's gate: its figures on the window, the evidence against the champion, the decision."""
-    scores = pd.read_parquet(model.backtest)
-    cutoff = scores["cutoff"].max()
-    window_rows = scores[scores["cutoff"] == cutoff].reset_index(drop=True)
+    window_rows = latest_window(facts.backtests[model.name])
+    cutoff = window_rows["cutoff"].iloc[0]
+    training = facts.training
     window = training[training["cutoff"] == cutoff].set_index("customer_id").loc[window_rows["customer_id"]].reset_index()
     record = {"metric": model.metric, "challenger": {"version": int(challenger.version), "window": backtest.rows_metrics(window_rows, backtest.MODEL)}}
     if champion is None:
@@ -297,7 +353,7 @@ def judge(model: Judged, params: config.Params, client: MlflowClient, challenger
         return Decision(False, "the challenger is the champion already: nothing new was trained", [], checks).to_dict() | record
     evidence = [models_evidence(model, params, window_rows, champion_predictions, champion_end)]
     if not evidence[0].fair and not evidence[0].for_challenger:
-        replayed = procedures_evidence(model, params, client, champion, training)
+        replayed = procedures_evidence(model, params, champion, facts)
         if isinstance(replayed, Evidence):
             evidence.append(replayed)
         else:
@@ -307,53 +363,28 @@ def judge(model: Judged, params: config.Params, client: MlflowClient, challenger
 
 def evaluate(params: config.Params, client: MlflowClient, challenger, champion, champion_models, scoring: pd.DataFrame) -> dict:
     """Both models judged, each on its own metric: the decision record."""
-    settings = params.retrain
-    training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
-    challenger_model = artifacts.load_churn_model(config.CHURN_MODEL)
-    reference = artifacts.load_reference(config.CHURN_MODEL)
-    shared = [
-        at_most("data_quality", quarantine_share(), settings.max_quarantine_share, "the largest share of an input file's rows quarantined by ingest"),
-    ]
+    models, settings = judged(params), params.retrain
+    facts = read_facts(models)
+    has_champion = champion is not None and champion[0] is not None
     # How far today's customers have moved from what the model in service was trained on.
-    in_service, in_service_directory = (challenger_model, config.CHURN_MODEL) if champion is None or champion[0] is None else champion_models[0]
+    in_service, in_service_directory = champion_models[0] if has_champion else (facts.challenger, config.CHURN_MODEL)
     drift = score.population_drift(artifacts.load_reference(in_service_directory), in_service, scoring, settings.max_score_psi)
-    forced_by = []
-    if champion is not None and champion[0] is not None and drift.get("checked") and drift["score_psi"] > settings.max_score_psi:
-        forced_by.append(f"the champion's scores on today's customers moved from its training rows by PSI {drift['score_psi']:.2f} (limit {settings.max_score_psi})")
+    score_psi = None if facts.reference is None else artifacts.stability(facts.reference, facts.challenger, scoring)[artifacts.SCORE]
 
     # The list both challengers would have built, where there are two champions and something new to judge.
     joint = []
     if champion is not None and None not in (champion_models or (None,)) and any(
         old is None or old.version != new.version for new, old in zip(challenger, champion, strict=True)
     ):
-        joint.append(list_profit_evidence(params, client, training, champion, champion_models))
-    record = {}
-    for model, challenger_version, champion_version, champion_model in zip(
-        judged(params), challenger, champion or (None, None), [pair and pair[0] for pair in champion_models or (None, None)], strict=True
-    ):
-        checks = [*shared, baseline_guard(model)]
-        if model.name == "churn":
-            scores = pd.read_parquet(model.backtest)
-            window_error = backtest.rows_metrics(scores[scores["cutoff"] == scores["cutoff"].max()], backtest.MODEL)["calibration_error"]
-            checks += [
-                at_most("calibration", window_error, settings.max_calibration_error,
-                        "mean |predicted - observed churn rate| over ten equal-count bins of the window (the challenger's backtest model)"),
-                at_most("score_stability", None if reference is None else artifacts.stability(reference, challenger_model, scoring)[artifacts.SCORE],
-                        settings.max_score_psi, "PSI of the challenger's scores on today's customers against its own training rows"),
-            ]
-        record[model.name] = judge(model, params, client, challenger_version, champion_version, champion_model, training, checks, forced_by, joint)
-    cutoff = pd.read_parquet(config.CHURN_BACKTEST, columns=["cutoff", TARGET])
-    window = cutoff[cutoff["cutoff"] == cutoff["cutoff"].max()]
-    promoted = [name for name in MODELS if record[name]["decision"] == "promoted"]
-    return {
-        "decision": "promoted" if promoted else "kept",
-        "promoted": promoted,
-        "reason": "; ".join(f"{name} {record[name]['decision']}: {record[name]['reason']}" for name in MODELS),
-        "window": {"cutoff": f"{window['cutoff'].max():%Y-%m-%d}", "customers": len(window), "churn_rate": float(window[TARGET].mean()),
-                   "horizon_days": params.score.horizon_days},
-        **record,
-        "drift_since_champion_trained": drift,
+        joint.append(list_profit_evidence(params, client, facts, champion, champion_models))
+    judgements = {
+        model.name: judge(model, params, client, new, old, old_model, facts, guards(model, facts, score_psi, settings),
+                          forced_by(drift, has_champion, settings.max_score_psi), joint)
+        for model, new, old, old_model in zip(
+            models, challenger, champion or (None, None), [pair and pair[0] for pair in champion_models or (None, None)], strict=True
+        )
     }
+    return decision_record(judgements, facts.backtests["churn"], params.score.horizon_days) | {"drift_since_champion_trained": drift}
 
 
 @contextlib.contextmanager

@@ -12,11 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline import config, files, retrain
-from tests.conftest import copy_project, run_in, update_params
+from tests.conftest import ROOT, copy_project, run_in, update_params
 from tests.pipeline.test_dvc_pipeline import online_retail_slice
 
 pytestmark = pytest.mark.pipeline
@@ -282,3 +283,34 @@ def test_a_champion_trained_on_scrambled_history_is_replaced_and_a_failed_publis
     [list_profit] = [item for item in record["churn"]["evidence"] if item["comparison"] == "list_profit"]
     assert list_profit["advantage"] > 0
     assert aliased(uri, "champion")["churn"] != champion["churn"] and (project / SCORED).read_bytes() != listed
+
+
+def _facts(window_predictions: np.ndarray, churned: np.ndarray, tops: dict[str, float], quarantined: float) -> retrain.Facts:
+    rows = len(churned)
+    churn_backtest = pd.DataFrame({"customer_id": [f"c{i}" for i in range(rows)] * 2, "cutoff": pd.to_datetime(["2011-06-01"] * rows + ["2011-07-01"] * rows),
+                                   "churned": np.tile(churned, 2), "model": np.concatenate([np.full(rows, 0.5), window_predictions])})
+    advantage = {method: {"roc_auc": {"advantage": top - 0.02, "low": top - 0.04, "high": top}} for method, top in tops.items()}
+    return retrain.Facts(training=pd.DataFrame(), backtests={"churn": churn_backtest}, metrics={"churn": {"model_advantage": advantage}},
+                         quarantine_share=quarantined, challenger=None, reference=None)
+
+
+def test_the_gate_guards_judge_the_latest_window_and_the_baselines():
+    settings = config.load_params(ROOT / "params.yaml").retrain
+    churn = next(model for model in retrain.judged(config.load_params(ROOT / "params.yaml")) if model.name == "churn")
+    rng = np.random.default_rng(0)
+    calibrated = rng.uniform(0.05, 0.95, 4000)
+    churned = rng.random(4000) < calibrated  # the probabilities are the truth's: right in every bin but for the draw
+    good = {guard.name: guard.passed for guard in retrain.guards(churn, _facts(calibrated, churned, {"recency": 0.01}, 0.2), 0.05, settings)}
+    assert good == {"data_quality": True, "beats_baselines": True, "calibration": True, "score_stability": True}
+
+    overconfident = np.clip(calibrated + 0.3, 0, 1)  # the earlier cutoff's rows (all 0.5) are not the window: only these count
+    bad = {guard.name: guard.passed for guard in retrain.guards(churn, _facts(overconfident, churned, {"recency": 0.01, "rfm": -0.001}, 0.6), 0.4, settings)}
+    assert bad == {"data_quality": False, "beats_baselines": False, "calibration": False, "score_stability": False}
+
+
+def test_a_champion_is_forced_out_only_when_its_scores_moved_beyond_the_limit():
+    moved = {"checked": True, "score_psi": 0.3}
+    assert retrain.forced_by(moved, has_champion=True, max_score_psi=0.25)
+    assert not retrain.forced_by(moved, has_champion=False, max_score_psi=0.25)
+    assert not retrain.forced_by({"checked": True, "score_psi": 0.2}, has_champion=True, max_score_psi=0.25)
+    assert not retrain.forced_by({"checked": False}, has_champion=True, max_score_psi=0.25)
