@@ -60,13 +60,14 @@ def load_sources(params_file: Path) -> Sources:
 
 def settings(trials: int, validation_cutoffs: int = 1) -> TrainingSettings:
     """params.yaml's `train` section, searching `trials` trials."""
-    return dataclasses.replace(training_settings(config.load_params(ROOT / "params.yaml").train), n_trials=trials, validation_cutoffs=validation_cutoffs)
+    params = config.load_params(ROOT / "params.yaml")
+    return dataclasses.replace(training_settings(params.train, params.churn.lightgbm), n_trials=trials, validation_cutoffs=validation_cutoffs)
 
 
 def fit(labelled: pd.DataFrame, horizon_days: int, trials: int, validation_cutoffs: int = 1) -> churn.ChurnModel:
     """The pipeline's procedure, searching `trials` trials."""
     chosen = settings(trials, validation_cutoffs)
-    calibration = config.load_params(ROOT / "params.yaml").train.calibration
+    calibration = config.load_params(ROOT / "params.yaml").churn.calibration
     model, _ = churn.fit_churn_model(labelled, horizon_days, chosen, new_study("benchmark", None, chosen.seed), calibration=calibration)
     return model
 

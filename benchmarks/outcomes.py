@@ -86,9 +86,9 @@ def run(protocol: Protocol, trials: int, draws: int, every_buyer: bool) -> dict:
     known = holdout(sources, protocol.as_of, WINDOWS, horizon, protocol.cutoffs, protocol.spacing_days, active_days=active)
     training, evaluation = known.training, known.evaluation
 
-    churn_settings = dataclasses.replace(training_settings(params.train), n_trials=trials, validation_cutoffs=protocol.validation_cutoffs)
+    churn_settings = dataclasses.replace(training_settings(params.train, params.churn.lightgbm), n_trials=trials, validation_cutoffs=protocol.validation_cutoffs)
     spend_settings = dataclasses.replace(churn_settings, lightgbm=dict(params.clv.lightgbm))
-    churn_model, _ = churn.fit_churn_model(training, horizon, churn_settings, new_study("benchmark", None, churn_settings.seed), calibration=params.train.calibration)
+    churn_model, _ = churn.fit_churn_model(training, horizon, churn_settings, new_study("benchmark", None, churn_settings.seed), calibration=params.churn.calibration)
     clv_model, _ = clv.fit_clv_model(training, horizon, spend_settings, new_study("benchmark", None, spend_settings.seed))
 
     settings = list_settings(params)

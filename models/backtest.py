@@ -13,24 +13,19 @@ import numpy as np
 import pandas as pd
 
 from models.baselines import PROBABILITIES, baseline_scores, value_baseline_scores
-from models.churn import TARGET, ChurnModel
+from models.churn import CURVES, TARGET, ChurnModel
+from models.clv import ACTUAL_SPEND, VALUE_CURVES
+from models.errors import InsufficientData
 from models.metrics import (
     METRIC_DIRECTION,
     advantage,
     classification_metrics,
-    decile_table,
-    gains_points,
-    precision_recall_points,
-    reliability_points,
-    roc_points,
     value_metrics,
 )
-from models.errors import InsufficientData
 from models.uncertainty import bootstrap, interval
 
 MODEL = "model"
 UNCALIBRATED = "model_uncalibrated"
-ACTUAL_SPEND = "actual_spend"
 # The two columns of a champion/challenger comparison (models/promotion.py).
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -159,21 +154,6 @@ def paired_advantage(rows: pd.DataFrame, metric: str, replicates: int, seed: int
     estimate, draws = bootstrap(rows, statistic, replicates, seed)
     low, high = interval(METRIC_DIRECTION[metric] * (draws[CHALLENGER] - draws[CHAMPION]))
     return {"advantage": advantage(metric, estimate[CHALLENGER], estimate[CHAMPION]), "low": low, "high": high} | estimate
-
-
-# Each curve: how it is computed, and its x and y columns.
-CURVES = {
-    "roc": (roc_points, ("fpr", "tpr")),
-    "precision_recall": (precision_recall_points, ("recall", "precision")),
-    "gains": (gains_points, ("contacted_share", "positives_share")),
-    "calibration": (reliability_points, ("predicted", "observed")),
-}
-
-
-VALUE_CURVES = {
-    "gains": (gains_points, ("contacted_share", "positives_share")),
-    "deciles": (decile_table, ("decile", "mean_actual")),
-}
 
 
 def value_curves(scores: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:

@@ -8,19 +8,28 @@ window (models/calibration.py). No class reweighting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import optuna
 import pandas as pd
 
+from models.base import Procedure
 from models.calibration import Calibrator, Method, fit_calibrator, forecast_rate
+from models.metrics import gains_points, precision_recall_points, reliability_points, roc_points
 from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
 
 TARGET = "churned"
 OBJECTIVE = {"objective": "binary", "metric": "binary_logloss"}
+# The plots of a churn backtest: how each curve is computed, and its x and y columns.
+CURVES = {
+    "roc": (roc_points, ("fpr", "tpr")),
+    "precision_recall": (precision_recall_points, ("recall", "precision")),
+    "gains": (gains_points, ("contacted_share", "positives_share")),
+    "calibration": (reliability_points, ("predicted", "observed")),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,15 @@ class ChurnModel(BoosterModel):
     """A booster and its calibration: calibrated churn probabilities for a snapshot (SHAP values in log-odds)."""
 
     calibrator: Calibrator
+
+    STATE_FILE = "calibration.json"
+
+    def state(self) -> dict:
+        return self.calibrator.to_dict()
+
+    @classmethod
+    def restored(cls, boosters: dict, state: dict) -> ChurnModel:
+        return cls(boosters[cls.BOOSTER], Calibrator.from_dict(state))
 
     def raw_probabilities(self, snapshot: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(self.inputs(snapshot))
@@ -62,3 +80,35 @@ def fit_churn_model(
     else:
         rows, rule = labelled[labelled["cutoff"] == labelled["cutoff"].max()], f"the latest customers brought to {rule}"
     return dataclasses.replace(model, calibrator=shape.levelled(model.raw_probabilities(rows), rate, rule)), fitted.report
+
+
+class ChurnProcedure(Procedure):
+    """Who leaves within the horizon: `fit_churn_model` with the `churn` section's calibration."""
+
+    name = "churn"
+    model_type = ChurnModel
+    loss = "validation_log_loss"
+    truth = TARGET
+    curves = CURVES
+    shap_units = "log-odds"
+    headline = ("roc_auc", "top_decile_lift", "brier")  # what `churn train` prints, the first with its interval
+
+    def fit(self, labelled, study, trial_callbacks=()):
+        return fit_churn_model(labelled, self.horizon_days, self.search, study, trial_callbacks, self.own["calibration"])
+
+    # models/backtest.py imports this module: it is imported where it is used.
+    def evaluate(self, fold, model):
+        from models.backtest import fold_scores
+
+        return fold_scores(fold, model, self.horizon_days)
+
+    def plot_points(self, scores):
+        from models.backtest import curves
+
+        return curves(scores)
+
+    def details(self) -> dict:
+        return {"calibration": self.own["calibration"]}
+
+
+PROCEDURE = ChurnProcedure

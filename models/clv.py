@@ -31,16 +31,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import optuna
 import pandas as pd
 
-import lightgbm as lgb
-
+from models.base import Procedure
 from models.btyd import DAYS_PER_MONTH, Btyd
+from models.metrics import decile_table, gains_points
 from models.training import BoosterModel, FitReport, TrainingSettings, dataset, feature_columns, tune_and_refit
 
 TARGET = "future_spend"
+ACTUAL_SPEND = "actual_spend"  # the truth of its backtest rows
+# The plots of a value backtest: how each curve is computed, and its x and y columns.
+VALUE_CURVES = {
+    "gains": (gains_points, ("contacted_share", "positives_share")),
+    "deciles": (decile_table, ("decile", "mean_actual")),
+}
 OBJECTIVE = {"objective": "tweedie", "metric": "tweedie"}
 BTYD_FEATURES = ("btyd_expected_purchases", "btyd_probability_alive", "btyd_spend_per_purchase")
 NEXT_PURCHASE_MAX_DAYS = 365  # a median further out than this is "not expected"
@@ -80,6 +87,19 @@ class ClvModel(BoosterModel):
 
     horizon_days: int
     retained_booster: lgb.Booster | None = None  # None: saved before spend_if_retained existed
+
+    RETAINED_BOOSTER = "retained_booster.txt"  # the spend of customers who stay
+    STATE_FILE = "clv.json"
+
+    def boosters(self) -> dict[str, lgb.Booster]:
+        return super().boosters() | ({} if self.retained_booster is None else {self.RETAINED_BOOSTER: self.retained_booster})
+
+    def state(self) -> dict:
+        return {"horizon_days": self.horizon_days}
+
+    @classmethod
+    def restored(cls, boosters: dict[str, lgb.Booster], state: dict) -> ClvModel:
+        return cls(boosters[cls.BOOSTER], int(state["horizon_days"]), boosters.get(cls.RETAINED_BOOSTER))
 
     @property
     def uses_btyd_features(self) -> bool:
@@ -152,3 +172,38 @@ def customer_value(snapshot: pd.DataFrame, model: ClvModel, settings: ValueSetti
         },
         index=snapshot.index,
     )
+
+
+class ClvProcedure(Procedure):
+    """Spend in the horizon: `fit_clv_model`, with the BTYD outputs as features if the `clv` section says so."""
+
+    name = "clv"
+    model_type = ClvModel
+    loss = "validation_tweedie_loss"
+    truth = ACTUAL_SPEND
+    curves = VALUE_CURVES
+    shap_units = "log spend"
+    headline = ("normalised_gini", "top_decile_share", "total_ratio")
+
+    def fit(self, labelled, study, trial_callbacks=()):
+        return fit_clv_model(labelled, self.horizon_days, self.search, study, trial_callbacks, self.own["btyd_features"])
+
+    # models/backtest.py imports this module: it is imported where it is used.
+    def evaluate(self, fold, model):
+        from models.backtest import value_fold_scores
+
+        return value_fold_scores(fold, spend(fold.evaluation), model.predict(fold.evaluation), self.horizon_days)
+
+    def plot_points(self, scores):
+        from models.backtest import value_curves
+
+        return value_curves(scores)
+
+    def details(self) -> dict:
+        return {"btyd_features": self.own["btyd_features"]}
+
+    def explained(self, snapshots: pd.DataFrame) -> pd.DataFrame:
+        return with_btyd_features(snapshots, self.horizon_days) if self.own["btyd_features"] else snapshots
+
+
+PROCEDURE = ClvProcedure

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -86,9 +86,25 @@ class BoosterModel:
 
     booster: lgb.Booster
 
+    BOOSTER: ClassVar[str] = "booster.txt"  # the file names a saved model is made of (pipeline/artifacts.py)
+    STATE_FILE: ClassVar[str]
+
     @property
     def features(self) -> list[str]:
         return self.booster.feature_name()
+
+    def boosters(self) -> dict[str, lgb.Booster]:
+        """Its boosters by file name."""
+        return {self.BOOSTER: self.booster}
+
+    def state(self) -> dict:
+        """Everything else it is made of, as JSON (saved in STATE_FILE)."""
+        raise NotImplementedError
+
+    @classmethod
+    def restored(cls, boosters: dict[str, lgb.Booster], state: dict) -> BoosterModel:
+        """The model `boosters()` and `state()` came from."""
+        raise NotImplementedError
 
     def inputs(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         return model_inputs(snapshot, self.features)

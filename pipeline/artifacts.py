@@ -10,50 +10,34 @@ import lightgbm as lgb
 import pandas as pd
 
 from models import drift
-from models.calibration import Calibrator
 from models.churn import ChurnModel
 from models.clv import ClvModel
+from models.training import BoosterModel
 from pipeline import files
 
-BOOSTER = "booster.txt"
-RETAINED_BOOSTER = "retained_booster.txt"  # the value model's spend of customers who stay
-CALIBRATION = "calibration.json"
-CLV_SETTINGS = "clv.json"
 REFERENCE = "reference_profile.json"  # the training data's feature and score distributions (models/drift.py)
 
 
-def _save_booster(booster: lgb.Booster, directory: Path, name: str = BOOSTER) -> None:
-    with files.atomic_path(directory / name) as tmp:
-        booster.save_model(tmp)
+def save_model(model: BoosterModel, directory: Path) -> None:
+    """Its boosters in LightGBM's text format and the rest of it as JSON (models/training.py::BoosterModel)."""
+    for name, booster in model.boosters().items():
+        with files.atomic_path(Path(directory) / name) as tmp:
+            booster.save_model(tmp)
+    files.write_json(model.state(), Path(directory) / model.STATE_FILE)
 
 
-def _load_booster(directory: Path, name: str = BOOSTER) -> lgb.Booster:
-    return lgb.Booster(model_file=str(directory / name))
-
-
-def save_churn_model(model: ChurnModel, directory: Path) -> None:
-    _save_booster(model.booster, directory)
-    files.write_json(model.calibrator.to_dict(), directory / CALIBRATION)
+def load_model(model_type: type[BoosterModel], directory: str | Path) -> BoosterModel:
+    directory = Path(directory)
+    boosters = {path.name: lgb.Booster(model_file=str(path)) for path in sorted(directory.glob("*.txt"))}
+    return model_type.restored(boosters, json.loads((directory / model_type.STATE_FILE).read_text(encoding="utf-8")))
 
 
 def load_churn_model(directory: str | Path) -> ChurnModel:
-    directory = Path(directory)
-    calibration = json.loads((directory / CALIBRATION).read_text(encoding="utf-8"))
-    return ChurnModel(_load_booster(directory), Calibrator.from_dict(calibration))
-
-
-def save_clv_model(model: ClvModel, directory: Path) -> None:
-    _save_booster(model.booster, directory)
-    if model.retained_booster is not None:
-        _save_booster(model.retained_booster, directory, RETAINED_BOOSTER)
-    files.write_json({"horizon_days": model.horizon_days}, directory / CLV_SETTINGS)
+    return load_model(ChurnModel, directory)
 
 
 def load_clv_model(directory: str | Path) -> ClvModel:
-    directory = Path(directory)
-    settings = json.loads((directory / CLV_SETTINGS).read_text(encoding="utf-8"))
-    retained = _load_booster(directory, RETAINED_BOOSTER) if (directory / RETAINED_BOOSTER).is_file() else None
-    return ClvModel(_load_booster(directory), int(settings["horizon_days"]), retained)
+    return load_model(ClvModel, directory)
 
 
 SCORE = "churn_probability"  # the score's name in a reference profile
@@ -89,5 +73,6 @@ def model_digest(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
-# The MLflow artifact name of each model directory, and how to read it back.
-LOADERS = {"churn_model": load_churn_model, "clv_model": load_clv_model}
+def model_artifact(name: str) -> str:
+    """The MLflow artifact that holds a registered model's directory."""
+    return f"{name}_model"

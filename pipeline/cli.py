@@ -82,16 +82,17 @@ def features(params: Path = ParamsOption) -> None:
 
 
 @app.command()
-def train(params: Path = ParamsOption) -> None:
-    """Backtest, tune, calibrate, log and register the churn model."""
+def train(model: str = typer.Argument(..., help="a model named in train.models, e.g. churn or clv"), params: Path = ParamsOption) -> None:
+    """Backtest, tune, fit, log and register one model (models/<MODEL>.py)."""
+    from models.base import procedure
     from pipeline import train as stage
 
-    metrics = _stage(stage.run, params)
+    metrics = _stage(lambda loaded: stage.run(loaded, model), params)
+    headline, *others = procedure(model).headline
     for method, summary in metrics["backtest"].items():
-        auc, lift = summary["roc_auc"], summary["top_decile_lift"]
-        brier = f", Brier {summary['brier']['mean']:.3f}" if "brier" in summary else ""
-        print(f"train: backtest {method:<18} ROC AUC {_with_interval(auc)}, top-decile lift {lift['mean']:.2f}{brier}"
-              f"{_advantage(metrics, method, 'roc_auc')}", file=sys.stderr)
+        rest = "".join(f", {name} {summary[name]['mean']:.3f}" for name in others if name in summary)
+        print(f"train {model}: backtest {method:<18} {headline} {_with_interval(summary[headline])}{rest}"
+              f"{_advantage(metrics, method, headline)}", file=sys.stderr)
 
 
 def _with_interval(summary: dict) -> str:
@@ -102,18 +103,6 @@ def _advantage(metrics: dict, method: str, metric: str) -> str:
     """The model's paired advantage over a baseline, where `method` is one."""
     paired = metrics["model_advantage"].get(method, {}).get(metric)
     return "" if paired is None else f"; model ahead by {paired['advantage']:+.3f} (95% {paired['low']:+.3f} to {paired['high']:+.3f})"
-
-
-@app.command("train-clv")
-def train_clv(params: Path = ParamsOption) -> None:
-    """Backtest, tune, log and register the customer-value (spend) model."""
-    from pipeline import train_clv as stage
-
-    metrics = _stage(stage.run, params)
-    for method, summary in metrics["backtest"].items():
-        gini, top, ratio = summary["normalised_gini"], summary["top_decile_share"], summary["total_ratio"]
-        print(f"train-clv: backtest {method:<9} normalised Gini {_with_interval(gini)}, top-decile share {top['mean']:.3f}, "
-              f"total predicted/actual {ratio['mean']:.2f}{_advantage(metrics, method, 'normalised_gini')}", file=sys.stderr)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -173,17 +174,32 @@ class FeaturesParams(Strict):
 
 
 class TrainParams(Strict):
+    """How every model in `models` is searched and backtested; each model's own settings are its section."""
+
+    models: list[str] = Field(min_length=1)
     seed: int
     num_threads: int = Field(ge=1)
     max_rounds: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
     n_trials: int = Field(ge=1)
     timeout_seconds: float | None = Field(gt=0)
-    calibration: Literal["isotonic", "sigmoid", "none"]
     backtest_folds: int = Field(ge=1)
     min_outcomes: int = Field(ge=1)
     validation_cutoffs: int = Field(ge=1)
     bootstrap_replicates: int = Field(ge=50)
+
+    @model_validator(mode="after")
+    def _models_exist(self) -> TrainParams:
+        unknown = [name for name in self.models if not (Path(__file__).parents[1] / "models" / f"{name}.py").is_file()]
+        if unknown or len(set(self.models)) < len(self.models):
+            raise ValueError(f"train.models names each model once, as a file in models/: {', '.join(unknown) or 'a name repeated'}")
+        return self
+
+
+class ChurnParams(Strict):
+    """The churn model; its search budget, seed and backtest are the `train` section's."""
+
+    calibration: Literal["isotonic", "sigmoid", "none"]
     lightgbm: dict[str, float | int | str | bool]
 
 
@@ -278,11 +294,17 @@ class TrackingParams(Strict):
 
 
 class Params(Strict):
-    """Every section and value is required: params.yaml is the one place a default is written."""
+    """Every section and value is required: params.yaml is the one place a default is written.
+
+    A model added to `train.models` may bring a section of its own, named after it: its procedure
+    reads it (models/base.py); no other section unknown here is accepted."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     data: DataParams
     features: FeaturesParams
     train: TrainParams
+    churn: ChurnParams
     clv: ClvParams
     score: ScoreParams
     campaign: CampaignParams
@@ -290,6 +312,20 @@ class Params(Strict):
     kpis: KpisParams
     retrain: RetrainParams
     tracking: TrackingParams
+
+    @model_validator(mode="after")
+    def _unknown_sections_are_models(self) -> Params:
+        unknown = sorted(set(self.model_extra or {}) - set(self.train.models))
+        if unknown:
+            raise ValueError(f"unknown sections {', '.join(unknown)}: besides the pipeline's own, a section is a model's named in train.models")
+        return self
+
+    def model_section(self, name: str) -> dict:
+        """{name: its section} for the model `name`, or {} where it has none."""
+        section = getattr(self, name, None) if name in type(self).model_fields else (self.model_extra or {}).get(name)
+        if section is None:
+            return {}
+        return {name: section.model_dump(mode="json") if isinstance(section, BaseModel) else section}
 
 
 class ConfigError(Exception):
@@ -334,22 +370,46 @@ TRAINING_SNAPSHOTS = FEATURES / "training.parquet"
 SCORING_SNAPSHOT = FEATURES / "scoring.parquet"
 LAPSED_SNAPSHOT = FEATURES / "lapsed.parquet"  # bought before as_of, no customer at it: the win-back list
 MODEL_DIR = Path("data/models")
-CHURN_MODEL = MODEL_DIR / "churn"
-CLV_MODEL = MODEL_DIR / "clv"
 STUDIES = Path("data/studies")
-CHURN_BACKTEST = Path("data/evaluation/churn_backtest.parquet")
-CLV_BACKTEST = Path("data/evaluation/clv_backtest.parquet")
-CHURN_FOLD_MODELS = Path("data/evaluation/churn_folds")  # each backtest fold's model, for the outcome backtest
-CLV_FOLD_MODELS = Path("data/evaluation/clv_folds")
-OUTCOME_METRICS = Path("reports/metrics/outcomes.json")
-OUTCOME_PLOTS = Path("reports/plots/outcomes")
 METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 FEATURES_METRICS = METRICS / "features.json"
-CHURN_METRICS = METRICS / "churn.json"
-CLV_METRICS = METRICS / "clv.json"
-CHURN_PLOTS = Path("reports/plots/churn")
-CLV_PLOTS = Path("reports/plots/clv")
+OUTCOME_METRICS = METRICS / "outcomes.json"
+OUTCOME_PLOTS = Path("reports/plots/outcomes")
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What the `train` stage writes for the model `name` (dvc.yaml's `train` stage names the same paths by ${item})."""
+
+    name: str
+
+    @property
+    def model(self) -> Path:
+        return MODEL_DIR / self.name
+
+    @property
+    def backtest(self) -> Path:
+        return Path(f"data/evaluation/{self.name}_backtest.parquet")
+
+    @property
+    def fold_models(self) -> Path:  # each backtest fold's model, for the outcome backtest
+        return Path(f"data/evaluation/{self.name}_folds")
+
+    @property
+    def metrics(self) -> Path:
+        return METRICS / f"{self.name}.json"
+
+    @property
+    def plots(self) -> Path:
+        return Path("reports/plots") / self.name
+
+
+CHURN, CLV = ModelOutputs("churn"), ModelOutputs("clv")
+CHURN_MODEL, CLV_MODEL = CHURN.model, CLV.model
+CHURN_BACKTEST, CLV_BACKTEST = CHURN.backtest, CLV.backtest
+CHURN_FOLD_MODELS, CLV_FOLD_MODELS = CHURN.fold_models, CLV.fold_models
+CHURN_METRICS, CLV_METRICS = CHURN.metrics, CLV.metrics
 OUTPUTS = Path("outputs")
 SCORED_CUSTOMERS = OUTPUTS / "scored_customers.csv"
 SCORED_CUSTOMERS_PARQUET = OUTPUTS / "scored_customers.parquet"

@@ -1,7 +1,7 @@
 """Stage `outcomes`: how the lists built at the backtest cutoffs would have done.
 
-At each backtest fold, the churn and value models fitted there (by stages `train` and
-`train_clv`, on labels that had closed by the fold's cutoff) score the fold's customers through
+At each backtest fold, the churn and value models fitted there (by stages `train@churn` and
+`train@clv`, on labels that had closed by the fold's cutoff) score the fold's customers through
 `score_customers`, the code `churn score` runs, and models/outcomes.py sets the list against what
 those customers did next. Metrics per fold and pooled, curves pooled over the folds.
 """
@@ -21,7 +21,7 @@ from pipeline.train import fold_directory
 
 
 def fold_models(cutoff: pd.Timestamp) -> tuple:
-    """The churn and value models stages `train` and `train_clv` fitted at the backtest fold at `cutoff`."""
+    """The churn and value models stages `train@churn` and `train@clv` fitted at the backtest fold at `cutoff`."""
     return (artifacts.load_churn_model(fold_directory(config.CHURN_FOLD_MODELS, cutoff)),
             artifacts.load_clv_model(fold_directory(config.CLV_FOLD_MODELS, cutoff)))
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,17 +38,17 @@ from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
 from models import backtest
+from models.base import procedure
 from models.churn import TARGET, ChurnModel
 from models.outcomes import paired_realised_profit
 from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
 from pipeline import artifacts, config, files, report, score, tracking
 from pipeline.outcomes import fold_models, list_outcomes
-from pipeline.train import PROCEDURE_ARTIFACT, churn_procedure, procedure_record
-from pipeline.train_clv import clv_procedure
+from pipeline.train import PROCEDURE_ARTIFACT, fitter, procedure_record
 
 CHAMPION = tracking.CHAMPION_ALIAS
 MODELS = ("churn", "clv")
-REPRO_TARGETS = ("kpis", "train", "train_clv")  # not `score`: the list is scored with the champion, after the gate
+REPRO_TARGETS = ("kpis", "train")  # not `score`: the list is scored with the champion, after the gate
 PUBLISHED = (config.SCORED_CUSTOMERS, config.SCORED_CUSTOMERS_PARQUET, config.CAMPAIGN_METRICS, config.DRIFT_METRICS, config.REPORT)
 
 # Exit codes (docs/retraining.md, "Scheduling it").
@@ -171,15 +171,11 @@ class Judged:
     backtest: Path
     metrics: Path
     truth: str
-    procedure: Callable[[dict], Callable]  # recorded procedure -> fit(labelled, name)
-    sections: tuple[str, ...]  # the params sections its procedure depends on
 
 
 def judged(params: config.Params) -> list[Judged]:
-    return [
-        Judged("churn", params.retrain.metric, config.CHURN_BACKTEST, config.CHURN_METRICS, TARGET, churn_procedure, ("train",)),
-        Judged("clv", params.retrain.value_metric, config.CLV_BACKTEST, config.CLV_METRICS, backtest.ACTUAL_SPEND, clv_procedure, ("train", "clv")),
-    ]
+    metric = {"churn": params.retrain.metric, "clv": params.retrain.value_metric}
+    return [Judged(name, metric[name], config.ModelOutputs(name).backtest, config.ModelOutputs(name).metrics, procedure(name).truth) for name in MODELS]
 
 
 @dataclass(frozen=True)
@@ -247,16 +243,18 @@ def procedures_evidence(model: Judged, params: config.Params, champion: ModelVer
     if local is None:
         return "the champion's run recorded no procedure to replay"
     recorded = json.loads(local.read_text(encoding="utf-8"))
-    current = procedure_record(params, *model.sections)
+    current = procedure_record(params, model.name)
     if recorded == current:
         return Evidence(PROCEDURES_COMPARISON, 0.0, 0.0, 0.0, True,
                         "the champion's recorded procedure is the challenger's (the same params): they differ only in the data they saw")
     if recorded.get("horizon_days") != current["horizon_days"]:
         return f"the champion predicts {recorded.get('horizon_days')} days ahead, the challenger {current['horizon_days']}: their procedures answer different questions"
     try:
-        fit = model.procedure(recorded)
+        fit = fitter(model.name, recorded)
     except ValidationError as exc:
         return f"the champion's recorded params are not valid for this code ({exc.error_count()} errors)"
+    except KeyError as exc:
+        return f"the champion's recorded procedure lacks {exc} (recorded by an earlier version of this code)"
     scores = facts.backtests[model.name]
     folds = backtest.folds(facts.training, params.score.horizon_days, params.train.backtest_folds)
     replayed = []
@@ -266,7 +264,8 @@ def procedures_evidence(model: Judged, params: config.Params, champion: ModelVer
     rows = scores.merge(pd.concat(replayed), on=["customer_id", "cutoff"], validate="one_to_one")
     rows = compared_rows(rows, model.truth, rows[backtest.MODEL].to_numpy(), rows[backtest.CHAMPION].to_numpy())
     paired = backtest.paired_advantage(rows, model.metric, params.train.bootstrap_replicates, params.train.seed)
-    changed = sorted(key for section in model.sections for key in recorded[section] if recorded[section][key] != current[section].get(key))
+    sections = [section for section in current if section != "horizon_days"]
+    changed = sorted(key for section in sections for key in recorded.get(section, {}) if recorded[section][key] != current[section].get(key))
     return Evidence.paired(
         PROCEDURES_COMPARISON, paired, True,
         f"the champion's recorded procedure replayed against the challenger's ({', '.join(changed) or 'params'} differ), "

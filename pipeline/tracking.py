@@ -18,8 +18,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from models.base import procedure
 from pipeline import config
-from pipeline.artifacts import LOADERS, model_digest
+from pipeline.artifacts import load_model, model_artifact, model_digest
 
 NEW_MODEL_ALIAS = "challenger"
 CHAMPION_ALIAS = "champion"  # moved by `churn retrain`'s gate only; the published list is always its
@@ -88,7 +89,7 @@ class SnapshotModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         [(artifact, directory)] = context.artifacts.items()
         self.directory = directory  # where the model's side files (e.g. its reference profile) are
-        self.model = LOADERS[artifact](directory)
+        self.model = load_model(procedure(artifact.removesuffix("_model")).model_type, directory)
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         return self.model.predict(model_input)
@@ -109,7 +110,7 @@ def serving_requirements() -> list[str]:
 
 def log_and_register_model(registered_name: str, model_dir: Path, example: pd.DataFrame, predictions) -> int:
     """Log the saved model to the active run, register it as `registered_name`, point `challenger` at it."""
-    artifact = f"{registered_name}_model"
+    artifact = model_artifact(registered_name)
     with warnings.catch_warnings():
         # MLflow warns that integer columns cannot hold missing values; LightGBM takes them either way.
         warnings.simplefilter("ignore", UserWarning)

@@ -1,10 +1,11 @@
-"""Stage `train`: backtest the churn procedure, fit the model to ship, log and register it.
+"""Stage `train` (`churn train MODEL`): backtest a model's procedure, fit the model to ship, log and register it.
 
-One MLflow parent run per stage run; inside it a nested run per backtest fold and one for the
-final fit, each with a nested run per Optuna trial. Studies live in SQLite (data/studies, a side
-store like mlflow.db, not a DVC output) under a name that fingerprints the training data and
-params, so an interrupted run resumes its study and a rerun on the same inputs reuses it
-instead of searching again.
+One DVC stage per model in `train.models` (dvc.yaml's foreach); the model's own file in models/
+says how it is fitted and judged (models/base.py). One MLflow parent run per stage run; inside
+it a nested run per backtest fold and one for the final fit, each with a nested run per Optuna
+trial. Studies live in SQLite (data/studies, a side store like mlflow.db, not a DVC output)
+under a name that fingerprints the training data and params, so an interrupted run resumes its
+study and a rerun on the same inputs reuses it instead of searching again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from optuna_integration import MLflowCallback
 
 from models import backtest, churn
+from models.base import Procedure, procedure
 from models.training import FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
 from pipeline import artifacts, config, files, tracking
@@ -29,10 +31,10 @@ from pipeline import artifacts, config, files, tracking
 SHAP_ROWS = 2000  # enough for a stable mean |SHAP| per feature, quick on any data size
 
 
-def settings(params: config.TrainParams, lightgbm: dict | None = None) -> TrainingSettings:
-    """The search settings of the `train` section, starting from `lightgbm` (default: the section's own)."""
+def settings(params: config.TrainParams, lightgbm: dict) -> TrainingSettings:
+    """The search settings of the `train` section, starting from a model's `lightgbm` values."""
     return TrainingSettings(
-        lightgbm=dict(params.lightgbm if lightgbm is None else lightgbm),
+        lightgbm=dict(lightgbm),
         seed=params.seed,
         num_threads=params.num_threads,
         max_rounds=params.max_rounds,
@@ -129,70 +131,71 @@ def write_evaluation(scores: pd.DataFrame, metrics: dict, curves: dict[str, dict
 PROCEDURE_ARTIFACT = "procedure.json"  # what `churn promote` replays to compare a champion's procedure with a challenger's
 
 
-def churn_procedure(recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
-    """The churn training procedure a run records (`procedure_record`): fit(labelled, name) -> (model, report)."""
-    train, horizon = config.TrainParams(**recorded["train"]), recorded["horizon_days"]
-    prefix = f"churn-{fingerprint(train.model_dump(), horizon)}"
+def recorded_procedure(name: str, recorded: dict) -> Procedure:
+    """The procedure of model `name` with the settings a run recorded (`procedure_record`)."""
+    train = config.TrainParams(**recorded["train"])
+    own = recorded.get(name, {})
+    return procedure(name)(settings(train, own.get("lightgbm", {})), own, recorded["horizon_days"])
 
-    def fit(labelled: pd.DataFrame, name: str):
-        return fit_in_nested_run(
-            name, f"{prefix}-{name}", train.seed, "validation_log_loss",
-            lambda study, callbacks: churn.fit_churn_model(labelled, horizon, settings(train), study, callbacks, train.calibration),
-        )
+
+def fitter(name: str, recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
+    """The training procedure a run records, as fit(labelled, run name) -> (model, report), each fit a nested run."""
+    chosen = recorded_procedure(name, recorded)
+    sections = [recorded["train"]] + ([recorded[name]] if name in recorded else [])
+    prefix = f"{name}-{fingerprint(*sections, recorded['horizon_days'])}"
+
+    def fit(labelled: pd.DataFrame, run_name: str):
+        return fit_in_nested_run(run_name, f"{prefix}-{run_name}", chosen.search.seed, chosen.loss,
+                                 lambda study, callbacks: chosen.fit(labelled, study, callbacks))
 
     return fit
 
 
-def procedure_record(params: config.Params, *sections: str) -> dict:
-    """Everything a training procedure depends on besides the code and the data: the params sections and the horizon."""
-    return {section: getattr(params, section).model_dump(mode="json") for section in sections} | {"horizon_days": params.score.horizon_days}
+def procedure_record(params: config.Params, name: str) -> dict:
+    """Everything model `name`'s procedure depends on besides the code and the data: the `train` section, its own, the horizon."""
+    return {"train": params.train.model_dump(mode="json")} | params.model_section(name) | {"horizon_days": params.score.horizon_days}
 
 
-def run(params: config.Params) -> dict:
+def run(params: config.Params, name: str) -> dict:
+    if name not in params.train.models:
+        raise config.ConfigError(f"{name!r} is not among train.models ({', '.join(params.train.models)}) in params.yaml")
     training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
-    horizon = params.score.horizon_days
     folds = trainable_folds(training, params)
     tracking.start_tracking(params.tracking.experiment)
-    procedure = procedure_record(params, "train")
-    fit = churn_procedure(procedure)
+    recorded = procedure_record(params, name)
+    chosen, fit, outputs = recorded_procedure(name, recorded), fitter(name, recorded), config.ModelOutputs(name)
 
-    with files.publishing("train") as publication, tracking.start_run("train"):
+    with files.publishing(f"train_{name}") as publication, tracking.start_run(f"train_{name}"):
         staged = publication.staged
         scores, metrics, model, report = backtest_then_fit(
-            training, folds, fit, lambda fold, model: backtest.fold_scores(fold, model, horizon), artifacts.save_churn_model,
-            staged(config.CHURN_FOLD_MODELS), params.train,
+            training, folds, fit, chosen.evaluate, artifacts.save_model, staged(outputs.fold_models), params.train,
         )
-        metrics["final"]["calibration"] = params.train.calibration
-        model_dir, scores_path = staged(config.CHURN_MODEL), staged(config.CHURN_BACKTEST)
-        artifacts.save_churn_model(model, model_dir)
-        artifacts.save_reference(artifacts.reference_profile(model, training), model_dir)
-        curves = backtest.curves(scores)
-        write_evaluation(scores, metrics, curves, scores_path, staged(config.CHURN_METRICS), staged(config.CHURN_PLOTS))
-        _log_run(params, metrics, report, model, training, curves, model_dir, scores_path)
-        mlflow.log_dict(procedure, PROCEDURE_ARTIFACT)
+        metrics["final"] |= chosen.details()
+        model_dir, scores_path = staged(outputs.model), staged(outputs.backtest)
+        artifacts.save_model(model, model_dir)
+        if isinstance(model, churn.ChurnModel):  # the drift checks read the churn model's scores (pipeline/score.py)
+            artifacts.save_reference(artifacts.reference_profile(model, training), model_dir)
+        points = chosen.plot_points(scores)
+        write_evaluation(scores, metrics, points, scores_path, staged(outputs.metrics), staged(outputs.plots))
+
+        mlflow.log_params(
+            {
+                "horizon_days": params.score.horizon_days,
+                "training_cutoffs": params.features.training_cutoffs,
+                "cutoff_spacing_days": params.features.cutoff_spacing_days,
+                "n_trials": params.train.n_trials,
+                "backtest_folds": params.train.backtest_folds,
+                "validation_cutoffs": params.train.validation_cutoffs,
+                **chosen.details(),
+                **{f"tuned.{key}": value for key, value in report.params.items()},
+            }
+        )
+        log_backtest(metrics, name, scores_path)
+        mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
+        tracking.log_curves(points, {kind: axes for kind, (_, axes) in chosen.curves.items()})
+        log_explained_model(name, model_dir, model, chosen.explained(training), chosen.shap_units)
+        mlflow.log_dict(recorded, PROCEDURE_ARTIFACT)
     return metrics
-
-
-def _log_run(
-    params: config.Params, metrics: dict, report: FitReport, model: churn.ChurnModel, training: pd.DataFrame, curves, model_dir: Path, scores_path: Path
-) -> None:
-    mlflow.log_params(
-        {
-            "horizon_days": params.score.horizon_days,
-            "training_cutoffs": params.features.training_cutoffs,
-            "cutoff_spacing_days": params.features.cutoff_spacing_days,
-            "n_trials": params.train.n_trials,
-            "calibration": params.train.calibration,
-            "backtest_folds": params.train.backtest_folds,
-            "validation_cutoffs": params.train.validation_cutoffs,
-            **{f"tuned.{key}": value for key, value in report.params.items()},
-        }
-    )
-    log_backtest(metrics, "churn", scores_path)
-    mlflow.log_dict(json.loads(config.FEATURES_METRICS.read_text()), "features.json")
-    tracking.log_curves(curves, {kind: axes for kind, (_, axes) in backtest.CURVES.items()})
-
-    log_explained_model("churn", model_dir, model, training, "log-odds")
 
 
 def log_backtest(metrics: dict, name: str, scores_path) -> None:

@@ -15,7 +15,7 @@ PACKAGES = ("features", "models", "pipeline")
 # `churn <command>` runs this module's `run` (pipeline/cli.py).
 COMMAND_MODULES = {
     "ingest": "pipeline.ingest", "features": "pipeline.featurize", "kpis": "pipeline.kpis", "train": "pipeline.train",
-    "train-clv": "pipeline.train_clv", "outcomes": "pipeline.outcomes", "score": "pipeline.score", "report": "pipeline.report",
+    "outcomes": "pipeline.outcomes", "score": "pipeline.score", "report": "pipeline.report",
     "uplift": "pipeline.uplift",
 }
 
@@ -51,16 +51,53 @@ def closure(module: str) -> set[Path]:
     return {file for file in seen if file.name != "__init__.py" or file.stat().st_size > 0}
 
 
-STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def expanded(stages: dict) -> dict[str, dict]:
+    """The stages as DVC runs them: a `foreach` over a params list becomes one stage per item, named stage@item."""
+    result = {}
+    for name, spec in stages.items():
+        if "foreach" not in spec:
+            result[name] = spec
+            continue
+        section, key = spec["foreach"].strip("${}").split(".")
+        for item in PARAMS[section][key]:
+            text = yaml.safe_dump(spec["do"]).replace("${item}", item)
+            result[f"{name}@{item}"] = yaml.safe_load(text) | {"item": item}
+    return result
+
+
+STAGES = expanded(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def needed_modules(spec: dict) -> set[Path]:
+    """The project's files a stage's command runs: its module's imports and, for `churn train MODEL`, the model's file."""
+    command = spec["cmd"].split()[1]
+    needed = closure(COMMAND_MODULES[command])
+    if "item" in spec:
+        needed |= closure(f"models.{spec['item']}")
+    return needed
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_every_module_a_stage_runs_is_among_its_deps(stage):
     spec = STAGES[stage]
-    command = spec["cmd"].split()[1]
     declared = {ROOT / dep for dep in spec.get("deps", []) if str(dep).endswith(".py")}
-    needed = closure(COMMAND_MODULES[command])
+    needed = needed_modules(spec)
     missing = sorted(str(path.relative_to(ROOT)) for path in needed - declared)
     assert not missing, f"dvc.yaml stage {stage!r} runs these modules without listing them in deps: {missing}"
     stale = sorted(str(path.relative_to(ROOT)) for path in declared - needed)
     assert not stale, f"dvc.yaml stage {stage!r} lists deps its command does not import: {stale}"
+
+
+@pytest.mark.parametrize("model", PARAMS["train"]["models"])
+def test_each_train_stage_writes_where_the_code_says(model):
+    from pipeline.config import ModelOutputs
+
+    spec = STAGES[f"train@{model}"]
+    outputs = ModelOutputs(model)
+    outs = {Path(next(iter(out)) if isinstance(out, dict) else out) for out in spec["outs"]}
+    metrics = {Path(next(iter(out))) for out in spec["metrics"]}
+    assert outs == {outputs.model, outputs.backtest, outputs.fold_models, outputs.plots}
+    assert metrics == {outputs.metrics}

@@ -108,9 +108,9 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     experiment = client.get_experiment_by_name("churn")
     runs = client.search_runs([experiment.experiment_id])
     parents = {run.info.run_name: run for run in runs if "mlflow.parentRunId" not in run.data.tags}
-    assert set(parents) == {"train", "train_clv", "score", "outcomes"}
+    assert set(parents) == {"train_churn", "train_clv", "score", "outcomes"}
     assert parents["score"].data.metrics["selected.expected_profit"] == pytest.approx(campaign["campaign"]["selected"]["expected_profit"])
-    parent = parents["train"]
+    parent = parents["train_churn"]
     children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(children) == {*(f"backtest-{cutoff}" for cutoff in churn["folds"]), "final"}
     for child in children.values():
@@ -165,20 +165,20 @@ def test_dvc_repro_on_a_real_slice_scores_every_customer_tracks_the_run_and_is_r
     assert "up to date" in run_in(project, "dvc", "repro").stdout
     # Trained again from nothing, the same list to the byte (that every other stage's rerun
     # matches its first run is tests/pipeline/test_interrupted.py's).
-    run_in(project, "dvc", "repro", "--force", "--single-item", "train", "train_clv", "score")
+    run_in(project, "dvc", "repro", "--force", "--single-item", "train", "score")
     assert (project / SCORED).read_bytes() == first
 
     # Stages declare exactly their params: a model param changes the model, not the features;
     # calibration is the churn model's alone, the search settings both models'.
     params = (project / "params.yaml").read_text()
     # (the seed also draws the outcome backtest's customer resamples)
-    for change, stale in (({"train.calibration": "isotonic"}, {"train"}), ({"train.seed": 7}, {"train", "train_clv", "outcomes"})):
+    for change, stale in (({"churn.calibration": "isotonic"}, {"train@churn"}), ({"train.seed": 7}, {"train@churn", "train@clv", "outcomes"})):
         update_params(project, change)
         assert set(json.loads(run_in(project, "dvc", "status", "--json").stdout)) == stale, change
         (project / "params.yaml").write_text(params)
     # An experiment as a data scientist runs one: the model again, the features as they were.
-    experiment_run = run_in(project, "dvc", "exp", "run", "-S", "train.calibration=isotonic", "train")
-    assert "Running stage 'train'" in experiment_run.stdout and "Running stage 'features'" not in experiment_run.stdout
+    experiment_run = run_in(project, "dvc", "exp", "run", "-S", "churn.calibration=isotonic", "train@churn")
+    assert "Running stage 'train@churn'" in experiment_run.stdout and "Running stage 'features'" not in experiment_run.stdout
 
     # A weekly job between retrainings: the registered models under an alias, at a date of its choosing.
     missing = run_in(project, "churn", "score", "--alias", "champion", check=False)

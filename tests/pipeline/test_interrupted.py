@@ -53,7 +53,7 @@ def churn_command(project: Path, stage: str) -> subprocess.Popen:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.Popen(["churn", stage], cwd=project, env=env, start_new_session=True,
+    return subprocess.Popen(["churn", *stage.split()], cwd=project, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -116,12 +116,12 @@ def test_a_killed_stage_leaves_its_outputs_whole_and_its_rerun_matches_an_uninte
     # Training: its search resumes where the kill stopped it, so the rerun is checked for what it leaves.
     before = digests(project, TRAIN_OUTPUTS)
     update_params(project, {"train.seed": 7})
-    killed_midway(project, "train", chance.uniform(8, 20))
+    killed_midway(project, "train churn", chance.uniform(8, 20))
     left = digests(project, TRAIN_OUTPUTS)
     unchanged = [left.get(name) == before[name] for name in ("data/models/churn/booster.txt", "reports/metrics/churn.json")]
     assert unchanged[0] == unchanged[1], "train: killed, it left a new model beside old metrics, or the reverse"
     no_leftovers(project)
-    run_in(project, "churn", "train")
+    run_in(project, "churn", "train", "churn")
     no_leftovers(project)
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = mlflow.MlflowClient()

@@ -140,7 +140,7 @@ def test_the_first_retrain_promotes_and_a_rerun_on_the_same_data_changes_nothing
 def test_models_trained_again_the_same_way_on_the_same_data_do_not_replace_the_champion(promoted):
     project, uri, _ = promoted
     champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
-    run_in(project, "dvc", "repro", "--force", "train", "train_clv", env={"MLFLOW_TRACKING_URI": uri})
+    run_in(project, "dvc", "repro", "--force", "train", env={"MLFLOW_TRACKING_URI": uri})
     assert aliased(uri, "challenger")["churn"] != champion["churn"]
     gated = churn(project, uri, "promote")
     assert gated.returncode == 0, gated.stderr
@@ -203,7 +203,7 @@ def test_a_challenger_trained_on_shuffled_labels_is_not_promoted(promoted):
     training.loc[earlier, "churned"] = training.loc[earlier, "churned"].sample(frac=1, random_state=0).to_numpy()
     training.to_parquet(snapshots, index=False)
     try:
-        assert churn(project, uri, "train").returncode == 0
+        assert churn(project, uri, "train", "churn").returncode == 0
         assert aliased(uri, "challenger")["churn"] != champion["churn"]
         gated = churn(project, uri, "promote")
     finally:
@@ -225,7 +225,7 @@ def test_a_challenger_crippled_by_its_params_is_rejected_by_replaying_the_champi
     champion, listed = aliased(uri, "champion"), (project / SCORED).read_bytes()
     update_params(project, {"train.max_rounds": 1})
     try:
-        assert churn(project, uri, "train").returncode == 0
+        assert churn(project, uri, "train", "churn").returncode == 0
         gated = churn(project, uri, "promote")
     finally:
         update_params(project, {"train.max_rounds": 1000})
