@@ -3,8 +3,8 @@
     python -m benchmarks.pipeline --sizes 1 10 50                # millions of transaction lines, default params
     python -m benchmarks.pipeline --sizes 0.2 --set train.n_trials=3
 
-Each size: an Online Retail-like CSV from `benchmarks.ingest.generate` (a tenth as many customers
-as lines, two years), a clone of this repository's last commit whose params point at it, and
+Each size: an Online Retail-like CSV of customers who buy and leave as Pareto/NBD says (`generate`:
+CDNOW's fitted parameters, two years, about a tenth as many customers as lines), a clone of this repository's last commit whose params point at it, and
 `dvc repro --single-item STAGE` for each stage in the order `dvc repro` runs them, each in its own
 process: wall seconds, CPU seconds (the stage's processes, children included) and peak RSS (the
 largest of them). Then the churn model's backtest ROC AUC and Gini (2 AUC - 1) and the value
@@ -23,10 +23,57 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import yaml
 
-from benchmarks.ingest import generate
 from benchmarks.measure import ROOT
+
+SPAN_DAYS = 730
+START = np.datetime64("2022-01-01T00:00")
+# Pareto/NBD on CDNOW (Fader, Hardie and Lee 2005), in days: purchase rates ~ Gamma(r, alpha),
+# dropout rates ~ Gamma(s, beta); so the churn and value models have something real to find.
+R, ALPHA, S, BETA = 0.55, 10.58 * 7, 0.61, 11.67 * 7
+LINES_PER_ORDER = 4.0
+CHUNK_CUSTOMERS = 200_000
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> int:
+    """An Online Retail-like CSV of about `rows` lines (the last customer's orders cut at `rows`) from
+    customers who join at random over two years, buy at their own Poisson rate while alive and
+    leave at their own exponential rate; each spends on their own scale. Returns the customers."""
+    rng = np.random.default_rng(seed)
+    columns = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
+    written, customers, next_order = 0, 0, 0
+    with pacsv.CSVWriter(path, pa.schema([(name, pa.string()) for name in columns])) as writer:
+        while written < rows:
+            n = CHUNK_CUSTOMERS
+            joined = rng.uniform(0, SPAN_DAYS, n)
+            alive = np.minimum(rng.exponential(1 / rng.gamma(S, 1 / BETA, n)), SPAN_DAYS - joined)
+            orders = 1 + rng.poisson(rng.gamma(R, 1 / ALPHA, n) * alive)  # the first purchase at joining
+            customer = np.repeat(np.arange(customers, customers + n), orders)
+            day = np.repeat(joined, orders) + np.where(
+                np.arange(len(customer)) == np.repeat(np.cumsum(orders) - orders, orders), 0.0, rng.uniform(0, 1, len(customer)) * np.repeat(alive, orders))
+            lines = rng.geometric(1 / LINES_PER_ORDER, len(customer))
+            keep = np.searchsorted(np.cumsum(lines), rows - written) + 1  # the orders that reach `rows` lines
+            customer, day, lines = customer[:keep], day[:keep], lines[:keep]
+            line_order = np.repeat(np.arange(next_order, next_order + len(customer)), lines)
+            count = len(line_order)
+            price_scale = rng.gamma(2.0, 2.0, n)[np.repeat(customer, lines) - customers]
+            minutes = (np.repeat(day, lines) * 24 * 60).astype("int64")
+            table = pa.table({
+                "InvoiceNo": pa.array((line_order + 500_000).astype(str)),
+                "StockCode": pa.array(rng.integers(10_000, 14_000, count).astype(str)),
+                "Quantity": pa.array(rng.integers(1, 13, count).astype(str)),
+                "InvoiceDate": pa.array(np.datetime_as_string(START + minutes.astype("timedelta64[m]"), unit="s")),
+                "UnitPrice": pa.array(np.round(price_scale * rng.gamma(2.0, 0.5, count), 2).astype(str)),
+                "CustomerID": pa.array((np.repeat(customer, lines) + 10_000).astype(str)),
+            })
+            writer.write_table(table)
+            written, next_order = written + count, next_order + len(customer)
+            customers = int(customer[-1]) + 1
+    return customers
 
 
 def stages(project: Path) -> list[str]:
