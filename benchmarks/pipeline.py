@@ -102,7 +102,8 @@ def prepared(workdir: Path, millions: float, overrides: dict[str, object]) -> Pa
 
 def measured(project: Path, stage: str) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (GB) of `dvc repro --single-item stage` in `project`."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The clone's own code, not the checkout the virtual environment's `churn` is installed from.
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)  # the clone's own store
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", stage], cwd=project, env=env,

@@ -7,6 +7,7 @@ together with every baseline, on the same rows. The churn and the value model sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,15 +39,23 @@ class Fold:
     evaluation: pd.DataFrame  # the snapshot at the cutoff, with what happened next
 
 
-def folds(training: pd.DataFrame, horizon_days: int, count: int) -> list[Fold]:
+def folds(
+    training: pd.DataFrame, horizon_days: int, count: int, snapshot_at: Callable[[pd.Timestamp], pd.DataFrame] | None = None
+) -> list[Fold]:
     """The latest `count` cutoffs at which the procedure could have run (with a labelled
-    snapshot before them), oldest first; fewer where the history holds fewer."""
+    snapshot before them), oldest first; fewer where the history holds fewer.
+
+    Each is judged on `snapshot_at(cutoff)`, by default `training`'s rows at the cutoff: where
+    the procedure learns from a sample of the rows, it is still judged on every customer.
+    """
     usable = []
     for cutoff in sorted(training["cutoff"].unique(), reverse=True)[:count]:
-        labelled = training[training["cutoff"] <= pd.Timestamp(cutoff) - pd.Timedelta(days=horizon_days)]
+        cutoff = pd.Timestamp(cutoff)
+        labelled = training[training["cutoff"] <= cutoff - pd.Timedelta(days=horizon_days)]
         if labelled.empty:
             break
-        usable.append(Fold(pd.Timestamp(cutoff), labelled, training[training["cutoff"] == cutoff]))
+        evaluation = training[training["cutoff"] == cutoff] if snapshot_at is None else snapshot_at(cutoff)
+        usable.append(Fold(cutoff, labelled, evaluation))
     if not usable:
         raise InsufficientData(
             f"no training cutoff has a labelled snapshot a horizon ({horizon_days} days) before it, so the procedure "

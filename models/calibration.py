@@ -65,13 +65,13 @@ class Calibrator:
             return raw
         return expit(self._log_odds(raw))
 
-    def levelled(self, raw: np.ndarray, rate: float, rule: str = "") -> Calibrator:
-        """This map shifted on the log-odds so that its probabilities for `raw` average to `rate`."""
+    def levelled(self, raw: np.ndarray, rate: float, rule: str = "", weights: np.ndarray | None = None) -> Calibrator:
+        """This map shifted on the log-odds so that its probabilities for `raw` average to `rate` (weighted by `weights`)."""
         if self.method == "none":
             return self
         odds = self._log_odds(np.asarray(raw, dtype=float)) - self.level
         rate = min(max(float(rate), _EDGE), 1 - _EDGE)
-        level = brentq(lambda shift: float(expit(odds + shift).mean()) - rate, -_MAX_LEVEL, _MAX_LEVEL, xtol=1e-12)
+        level = brentq(lambda shift: float(np.average(expit(odds + shift), weights=weights)) - rate, -_MAX_LEVEL, _MAX_LEVEL, xtol=1e-12)
         return dataclasses.replace(self, level=float(level), level_rule=rule)
 
     def carried_over(self, fitted_on: np.ndarray, same_rows_now: np.ndarray) -> Calibrator:

@@ -19,7 +19,7 @@ import pandas as pd
 from models.base import Procedure
 from models.calibration import Calibrator, Method, fit_calibrator, forecast_rate
 from models.metrics import gains_points, precision_recall_points, reliability_points, roc_points
-from models.training import BoosterModel, FitReport, TrainingSettings, tune_and_refit
+from models.training import BoosterModel, FitReport, TrainingSettings, row_weights, tune_and_refit
 
 TARGET = "churned"
 OBJECTIVE = {"objective": "binary", "metric": "binary_logloss"}
@@ -58,6 +58,14 @@ def churned(frame: pd.DataFrame) -> np.ndarray:
     return frame[TARGET].to_numpy(dtype=int)
 
 
+def churn_rates(labelled: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per cutoff, its churn rate and its customers, each row counted as the customers it stands for."""
+    weights = row_weights(labelled)
+    counted = pd.DataFrame({"cutoff": labelled["cutoff"].to_numpy(), "customers": weights, "left": weights * churned(labelled)})
+    per_cutoff = counted.groupby("cutoff").sum()
+    return per_cutoff["left"] / per_cutoff["customers"], per_cutoff["customers"]
+
+
 def fit_churn_model(
     labelled: pd.DataFrame,
     horizon_days: int,
@@ -73,13 +81,15 @@ def fit_churn_model(
     shape = fit_calibrator(fitted.validation_predictions, churned(validation), calibration)
     model = ChurnModel(fitted.booster, shape)
     shape = shape.carried_over(fitted.validation_predictions, model.raw_probabilities(validation))
-    per_cutoff = labelled.groupby("cutoff")[TARGET].agg(["mean", "size"])
-    rate, latest_cutoffs, rule = forecast_rate(per_cutoff["mean"], horizon_days, per_cutoff["size"])
+    rates, customers = churn_rates(labelled)
+    rate, latest_cutoffs, rule = forecast_rate(rates, horizon_days, customers)
     if latest_cutoffs is None:  # the long mean: the booster's own level, over every row it learned from
-        rows, rate, rule = labelled, float(churned(labelled).mean()), f"the booster's own level ({rule})"
+        weights = row_weights(labelled)
+        rows, rate, rule = labelled, float((weights * churned(labelled)).sum() / weights.sum()), f"the booster's own level ({rule})"
     else:
         rows, rule = labelled[labelled["cutoff"] == labelled["cutoff"].max()], f"the latest customers brought to {rule}"
-    return dataclasses.replace(model, calibrator=shape.levelled(model.raw_probabilities(rows), rate, rule)), fitted.report
+    levelled = shape.levelled(model.raw_probabilities(rows), rate, rule, row_weights(rows))
+    return dataclasses.replace(model, calibrator=levelled), fitted.report
 
 
 class ChurnProcedure(Procedure):

@@ -26,6 +26,8 @@ from models.errors import InsufficientData
 from models.tuning import tune
 
 KEY_COLUMNS = ("customer_id", "cutoff")
+# Present where the rows are a sample (pipeline/training_rows.py): how many customers each row stands for.
+WEIGHT = "sample_weight"
 
 # What the pipeline relies on, whatever params.yaml tunes: the same model for the same data.
 REPRODUCIBLE = {"verbose": -1, "deterministic": True, "force_row_wise": True}
@@ -116,7 +118,7 @@ class BoosterModel:
 
 
 def feature_columns(snapshot: pd.DataFrame) -> list[str]:
-    excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS)
+    excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS) | {WEIGHT}
     return [column for column in snapshot.columns if column not in excluded]
 
 
@@ -159,6 +161,11 @@ def held_out_customers(customer_ids: pd.Series) -> pd.Series:
     return pd.Series(hashed % 4 == 0, index=customer_ids.index)
 
 
+def row_weights(frame: pd.DataFrame) -> np.ndarray:
+    """How many customers each row stands for: 1 unless the rows are a weighted sample."""
+    return frame[WEIGHT].to_numpy(dtype=float) if WEIGHT in frame else np.ones(len(frame))
+
+
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """The feature columns as LightGBM takes them: text (plan, channel, country ...) as categories.
 
@@ -174,8 +181,10 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 
 def dataset(frame: pd.DataFrame, features: list[str], label: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
     # No pre-filtering: the tuner reuses one Dataset across trials with different min_data_in_leaf.
+    weight = frame[WEIGHT].to_numpy(dtype=float) if WEIGHT in frame else None
     return lgb.Dataset(
-        model_inputs(frame, features), label=label, reference=reference, free_raw_data=False, params={"feature_pre_filter": False}
+        model_inputs(frame, features), label=label, weight=weight, reference=reference, free_raw_data=False,
+        params={"feature_pre_filter": False},
     )
 
 

@@ -183,6 +183,7 @@ class TrainParams(Strict):
     early_stopping_rounds: int = Field(ge=1)
     n_trials: int = Field(ge=1)
     timeout_seconds: float | None = Field(gt=0)
+    rows_per_cutoff: int | None = Field(ge=100)
     backtest_folds: int = Field(ge=1)
     min_outcomes: int = Field(ge=1)
     validation_cutoffs: int = Field(ge=1)

@@ -8,6 +8,8 @@ those customers did next. Metrics per fold and pooled, curves pooled over the fo
 
 from __future__ import annotations
 
+from functools import partial
+
 import mlflow
 import pandas as pd
 
@@ -15,7 +17,7 @@ from features.snapshots import LABEL_COLUMNS
 from models import backtest
 from models import outcomes as measure
 from models.customer_list import score_customers
-from pipeline import artifacts, config, files, tracking
+from pipeline import artifacts, config, files, tracking, training_rows
 from pipeline.score import list_settings
 from pipeline.train import fold_directory
 
@@ -39,8 +41,8 @@ def fold_outcomes(params: config.Params, fold: backtest.Fold) -> pd.DataFrame:
 
 
 def run(params: config.Params) -> dict:
-    training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
-    folds = backtest.folds(training, params.score.horizon_days, params.train.backtest_folds)
+    cutoffs = pd.read_parquet(config.TRAINING_SNAPSHOTS, columns=["cutoff"])  # the folds' customers are read one cutoff at a time
+    folds = backtest.folds(cutoffs, params.score.horizon_days, params.train.backtest_folds, partial(training_rows.at_cutoff, config.TRAINING_SNAPSHOTS))
     campaign = list_settings(params).campaign
     rows = pd.concat([fold_outcomes(params, fold) for fold in folds], ignore_index=True)
     per_fold = {f"{cutoff:%Y-%m-%d}": measure.list_metrics(part, campaign) for cutoff, part in rows.groupby("cutoff", sort=True)}

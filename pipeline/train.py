@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -24,9 +25,9 @@ from optuna_integration import MLflowCallback
 
 from models import backtest, churn
 from models.base import Procedure, procedure
-from models.training import FitReport, TrainingSettings, require_both_outcomes
+from models.training import WEIGHT, FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
-from pipeline import artifacts, config, files, tracking
+from pipeline import artifacts, config, files, tracking, training_rows
 
 SHAP_ROWS = 2000  # enough for a stable mean |SHAP| per feature, quick on any data size
 
@@ -47,7 +48,8 @@ def settings(params: config.TrainParams, lightgbm: dict) -> TrainingSettings:
 
 def fingerprint(*sections) -> str:
     """The training data and the params sections given: a study reused only when all are unchanged."""
-    digest = hashlib.sha256(config.TRAINING_SNAPSHOTS.read_bytes())
+    with config.TRAINING_SNAPSHOTS.open("rb") as snapshots:
+        digest = hashlib.file_digest(snapshots, "sha256")
     digest.update(json.dumps(sections, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:12]
 
@@ -104,9 +106,11 @@ def backtest_then_fit(
 
 def trainable_folds(training: pd.DataFrame, params: config.Params) -> list[backtest.Fold]:
     """The backtest folds the history holds (up to train.backtest_folds), once it is clear that
-    each fit can train and validate: else one sentence saying what is missing."""
+    each fit can train and validate: else one sentence saying what is missing. Where `training`
+    is a sample, each fold is judged on every customer at its cutoff."""
     train, horizon = params.train, params.score.horizon_days
-    folds = backtest.folds(training, horizon, train.backtest_folds)
+    snapshot_at = partial(training_rows.at_cutoff, config.TRAINING_SNAPSHOTS) if WEIGHT in training else None
+    folds = backtest.folds(training, horizon, train.backtest_folds, snapshot_at)
     # The oldest fold has the least to learn from: if it can train and validate, every fit can.
     for labelled, where in ((folds[0].labelled, f"the backtest fold at {folds[0].cutoff:%Y-%m-%d}"), (training, "the final fit")):
         require_both_outcomes(labelled, horizon, train.validation_cutoffs, train.min_outcomes, where)
@@ -159,7 +163,7 @@ def procedure_record(params: config.Params, name: str) -> dict:
 def run(params: config.Params, name: str) -> dict:
     if name not in params.train.models:
         raise config.ConfigError(f"{name!r} is not among train.models ({', '.join(params.train.models)}) in params.yaml")
-    training = pd.read_parquet(config.TRAINING_SNAPSHOTS)
+    training = training_rows.read(config.TRAINING_SNAPSHOTS, params.train.rows_per_cutoff, params.train.seed)
     folds = trainable_folds(training, params)
     tracking.start_tracking(params.tracking.experiment)
     recorded = procedure_record(params, name)

@@ -23,14 +23,19 @@ HORIZON_DAYS = 90
 QUICK = TrainingSettings(lightgbm={"learning_rate": 0.1, "num_leaves": 7}, n_trials=4, max_rounds=200, early_stopping_rounds=20)
 
 
-@pytest.fixture(scope="session")
-def retail_training() -> pd.DataFrame:
+def retail_snapshots() -> pd.DataFrame:
+    """Training snapshots of four customers in ten of the embedded Online Retail data, nine cutoffs to 2011-12-10."""
     data = load_params(ROOT / "params.yaml").data
     source = data.transactions.model_copy(update={"path": str(ROOT / "data/raw/online_retail.csv.gz")})
     clean = read_source("transactions", source, data.parse).clean
     clean = clean[clean["customer_id"].str[-1].isin(["0", "3", "6", "9"])]
     sources = Sources(transactions=ibis.duckdb.connect(threads=2).create_table("transactions", clean))
     return holdout(sources, AS_OF, [30, 90, 365], HORIZON_DAYS, cutoffs=9, spacing_days=30).training
+
+
+@pytest.fixture(scope="session")
+def retail_training() -> pd.DataFrame:
+    return retail_snapshots()
 
 
 @pytest.fixture(scope="session")

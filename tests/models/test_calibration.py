@@ -59,6 +59,14 @@ def test_levelling_keeps_the_shape_and_matches_the_rate_given(method):
     assert np.array_equal(restored(said), relevelled(said)) and restored.level_rule == "a test"
 
 
+def test_weighted_rows_level_the_map_to_the_rate_of_the_customers_they_stand_for():
+    said, truth = overconfident(seed=0)
+    weights = np.where(said > np.median(said), 4.0, 1.0)  # a sample that kept a quarter of the likelier leavers
+    relevelled = fit_calibrator(said, truth, "sigmoid").levelled(said, 0.3, "a test", weights)
+    assert np.average(relevelled(said), weights=weights) == pytest.approx(0.3, abs=1e-9)
+    assert relevelled(said).mean() != pytest.approx(0.3, abs=1e-3)
+
+
 def test_a_calibrator_saved_before_the_level_existed_loads_with_none():
     said, _ = overconfident()
     loaded = Calibrator.from_dict({"method": "sigmoid", "x": [0.5], "y": [0.1]})

@@ -119,3 +119,15 @@ def test_where_the_rate_holds_steady_the_level_is_the_boosters_own_and_no_worse(
     assert model.predict(labelled).mean() == pytest.approx(labelled["churned"].mean(), abs=1e-6)
     truth = churn.churned(held_out)
     assert calibration_error(truth, model.predict(held_out)) <= calibration_error(truth, model.raw_probabilities(held_out)) + 0.01
+
+
+def test_churn_rates_count_each_row_as_the_customers_it_stands_for():
+    frame = pd.DataFrame({
+        "cutoff": pd.to_datetime(["2021-01-01"] * 3 + ["2021-02-01"] * 2),
+        "churned": [True, False, False, True, False],
+        "sample_weight": [1.0, 3.0, 3.0, 2.0, 2.0],
+    })
+    rates, customers = churn.churn_rates(frame)
+    assert rates.tolist() == [1 / 7, 0.5] and customers.tolist() == [7.0, 4.0]
+    unweighted, counted = churn.churn_rates(frame.drop(columns="sample_weight"))
+    assert unweighted.tolist() == [1 / 3, 0.5] and counted.tolist() == [3.0, 2.0]

@@ -24,6 +24,14 @@ def test_features_exclude_keys_and_every_label():
     assert training.feature_columns(synthetic_snapshots(["2021-01-01"])) == ["recency_days", "orders"]
 
 
+def test_a_samples_weights_are_no_feature_and_weigh_each_row_in_lightgbm():
+    frame = synthetic_snapshots(["2021-01-01"]).assign(**{training.WEIGHT: 3.0})
+    features = training.feature_columns(frame)
+    assert features == ["recency_days", "orders"]
+    assert np.array_equal(training.dataset(frame, features, churned(frame)).construct().get_weight(), np.full(len(frame), 3.0))
+    assert training.dataset(frame.drop(columns=training.WEIGHT), features, churned(frame)).construct().get_weight() is None
+
+
 def test_time_split_fits_only_on_cutoffs_whose_labels_closed_before_validation():
     frame = synthetic_snapshots(["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"])
     split = training.validation_split(frame, horizon_days=59)
