@@ -23,18 +23,18 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from models import backtest, churn, clv
+from models import churn, clv
 from models.metrics import classification_metrics, value_metrics
 from models.tuning import new_study
 from pipeline import config, training_rows
 from pipeline.train import settings as training_settings
 
 
-def judged(path: Path, params: config.Params, rows: int | None, seed: int, trials: int) -> dict[str, float]:
+def judged(path: Path, params: config.Params, rows: int | None, seed: int, trials: int, fold_count: int) -> dict[str, float]:
     """The backtest of both models learning from `training_rows.read(path, rows, seed)`: means over the folds."""
     horizon = params.score.horizon_days
     training = training_rows.read(path, rows, seed)
-    folds = backtest.folds(training, horizon, params.train.backtest_folds, lambda cutoff: training_rows.at_cutoff(path, cutoff))
+    folds = training_rows.backtest_folds(path, training, horizon, fold_count)
     search = {name: dataclasses.replace(training_settings(params.train, section.lightgbm), n_trials=trials)
               for name, section in (("churn", params.churn), ("clv", params.clv))}
     figures = {"rows": [], "churn_seconds": [], "clv_seconds": [], "roc_auc": [], "normalised_gini": []}
@@ -57,20 +57,22 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", required=True, help="train.rows_per_cutoff values to try")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="the sample's seeds")
     parser.add_argument("--trials", type=int, default=1, help="Optuna trials per fit (1: params.yaml's starting point)")
+    parser.add_argument("--folds", type=int, help="backtest folds (default: the project's train.backtest_folds)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     params = config.load_params(args.project / "params.yaml")
+    folds = args.folds or params.train.backtest_folds
     path = args.project / config.TRAINING_SNAPSHOTS
     per_cutoff = pd.read_parquet(path, columns=["cutoff"]).value_counts()
     print(f"{path}: {int(per_cutoff.sum()):,} rows, {len(per_cutoff)} cutoffs, {int(per_cutoff.min()):,}-{int(per_cutoff.max()):,} per cutoff; "
-          f"{args.trials} trial(s) per fit, {params.train.backtest_folds} folds\n")
+          f"{args.trials} trial(s) per fit, {folds} fold(s)\n")
     print("| rows per cutoff | seed | rows learnt from (mean per fold) | churn fit s | value fit s | churn ROC AUC | Gini | difference | "
           "value normalised Gini | difference |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     full = None
     for rows, seed in [(None, args.seeds[0])] + [(rows, seed) for rows in args.rows for seed in args.seeds]:
-        found = judged(path, params, rows, seed, args.trials)
+        found = judged(path, params, rows, seed, args.trials, folds)
         full = full or found
         auc, gini = found["roc_auc"], found["normalised_gini"]
         print(f"| {'all' if rows is None else f'{rows:,}'} | {seed if rows else '-'} | {found['rows']:,.0f} | {found['churn_seconds']:.1f} | "

@@ -182,6 +182,7 @@ class TrainParams(Strict):
     max_rounds: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
     n_trials: int = Field(ge=1)
+    tune: Literal["every_fit", "oldest_fold"]
     timeout_seconds: float | None = Field(gt=0)
     rows_per_cutoff: int | None = Field(ge=100)
     backtest_folds: int = Field(ge=1)

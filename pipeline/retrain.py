@@ -42,9 +42,9 @@ from models.base import procedure
 from models.churn import TARGET, ChurnModel
 from models.outcomes import paired_realised_profit
 from models.promotion import LIST_PROFIT_COMPARISON, MODELS_COMPARISON, PROCEDURES_COMPARISON, Decision, Evidence, Guard, at_least, at_most, decide
-from pipeline import artifacts, config, files, report, score, tracking
+from pipeline import artifacts, config, files, report, score, tracking, training_rows
 from pipeline.outcomes import fold_models, list_outcomes
-from pipeline.train import PROCEDURE_ARTIFACT, fitter, procedure_record
+from pipeline.train import PROCEDURE_ARTIFACT, fitter, fold_fits, procedure_record
 
 CHAMPION = tracking.CHAMPION_ALIAS
 MODELS = ("churn", "clv")
@@ -256,10 +256,11 @@ def procedures_evidence(model: Judged, params: config.Params, champion: ModelVer
     except KeyError as exc:
         return f"the champion's recorded procedure lacks {exc} (recorded by an earlier version of this code)"
     scores = facts.backtests[model.name]
-    folds = backtest.folds(facts.training, params.score.horizon_days, params.train.backtest_folds)
+    learnt = config.TrainParams(**recorded["train"])  # the champion's procedure learns from its own sample of the rows
+    training = training_rows.read(config.TRAINING_SNAPSHOTS, learnt.rows_per_cutoff, learnt.seed)
+    folds = training_rows.backtest_folds(config.TRAINING_SNAPSHOTS, training, params.score.horizon_days, params.train.backtest_folds)
     replayed = []
-    for fold in folds:
-        replay = fit(fold.labelled, f"replay-{model.name}-{fold.cutoff:%Y-%m-%d}")[0]
+    for fold, replay, _, _ in fold_fits(folds, fit, recorded["train"]["tune"], f"replay-{model.name}"):
         replayed.append(pd.DataFrame({"customer_id": fold.evaluation["customer_id"].to_numpy(), "cutoff": fold.cutoff, backtest.CHAMPION: replay.predict(fold.evaluation)}))
     rows = scores.merge(pd.concat(replayed), on=["customer_id", "cutoff"], validate="one_to_one")
     rows = compared_rows(rows, model.truth, rows[backtest.MODEL].to_numpy(), rows[backtest.CHAMPION].to_numpy())

@@ -10,12 +10,12 @@ study and a rerun on the same inputs reuses it instead of searching again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
@@ -25,7 +25,7 @@ from optuna_integration import MLflowCallback
 
 from models import backtest, churn
 from models.base import Procedure, procedure
-from models.training import WEIGHT, FitReport, TrainingSettings, require_both_outcomes
+from models.training import FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
 from pipeline import artifacts, config, files, tracking, training_rows
 
@@ -78,15 +78,13 @@ def backtest_then_fit(
     advantage over each baseline, each fold's, the final fit's), the model and its report.
     """
     shutil.rmtree(fold_models, ignore_errors=True)  # no fold of an earlier run left beside this run's
-    parts, validated_by = [], {}
-    for fold in folds:
-        name = f"backtest-{fold.cutoff:%Y-%m-%d}"
-        fold_model, fold_report = fit(fold.labelled, name)
+    parts, validated_by, reused = [], {}, None
+    for fold, fold_model, fold_report, reused in fold_fits(folds, fit, train.tune, "backtest"):
         save_model(fold_model, fold_directory(fold_models, fold.cutoff))
         parts.append(score_fold(fold, fold_model))
-        validated_by[name] = fold_report.validated_by
+        validated_by[f"backtest-{fold.cutoff:%Y-%m-%d}"] = fold_report.validated_by
     scores = pd.concat(parts, ignore_index=True)
-    model, report = fit(training, "final")
+    model, report = fit(training, "final", reused)
     validated_by["final"] = report.validated_by
     overall, paired = backtest.summary(scores, train.bootstrap_replicates, train.seed)
     final = {
@@ -104,13 +102,23 @@ def backtest_then_fit(
     return scores, metrics, model, report
 
 
+def fold_fits(folds: list[backtest.Fold], fit, tune: str, prefix: str) -> Iterator[tuple[backtest.Fold, object, FitReport, dict | None]]:
+    """`fit` at each fold, oldest first, in a run named `prefix`-cutoff: each fold, its model, its report
+    and the parameters later fits reuse (`train.tune: oldest_fold`: the oldest fold's search; else None)."""
+    reused = None
+    for fold in folds:
+        model, report = fit(fold.labelled, f"{prefix}-{fold.cutoff:%Y-%m-%d}", reused)
+        if tune == "oldest_fold" and reused is None:
+            reused = report.params
+        yield fold, model, report, reused
+
+
 def trainable_folds(training: pd.DataFrame, params: config.Params) -> list[backtest.Fold]:
     """The backtest folds the history holds (up to train.backtest_folds), once it is clear that
     each fit can train and validate: else one sentence saying what is missing. Where `training`
     is a sample, each fold is judged on every customer at its cutoff."""
     train, horizon = params.train, params.score.horizon_days
-    snapshot_at = partial(training_rows.at_cutoff, config.TRAINING_SNAPSHOTS) if WEIGHT in training else None
-    folds = backtest.folds(training, horizon, train.backtest_folds, snapshot_at)
+    folds = training_rows.backtest_folds(config.TRAINING_SNAPSHOTS, training, horizon, train.backtest_folds)
     # The oldest fold has the least to learn from: if it can train and validate, every fit can.
     for labelled, where in ((folds[0].labelled, f"the backtest fold at {folds[0].cutoff:%Y-%m-%d}"), (training, "the final fit")):
         require_both_outcomes(labelled, horizon, train.validation_cutoffs, train.min_outcomes, where)
@@ -142,15 +150,19 @@ def recorded_procedure(name: str, recorded: dict) -> Procedure:
     return procedure(name)(settings(train, own.get("lightgbm", {})), own, recorded["horizon_days"])
 
 
-def fitter(name: str, recorded: dict) -> Callable[[pd.DataFrame, str], tuple]:
-    """The training procedure a run records, as fit(labelled, run name) -> (model, report), each fit a nested run."""
+def fitter(name: str, recorded: dict) -> Callable[..., tuple]:
+    """The training procedure a run records, as fit(labelled, run name, reused=None) -> (model, report),
+    each fit a nested run. With `reused` parameters the fit searches nothing: it takes them, and
+    early stopping on its own validation cutoffs picks the rounds (`train.tune: oldest_fold`)."""
     chosen = recorded_procedure(name, recorded)
     sections = [recorded["train"]] + ([recorded[name]] if name in recorded else [])
     prefix = f"{name}-{fingerprint(*sections, recorded['horizon_days'])}"
 
-    def fit(labelled: pd.DataFrame, run_name: str):
+    def fit(labelled: pd.DataFrame, run_name: str, reused: dict | None = None):
+        fitting = chosen if reused is None else type(chosen)(
+            dataclasses.replace(chosen.search, lightgbm=reused, n_trials=1), chosen.own, chosen.horizon_days)
         return fit_in_nested_run(run_name, f"{prefix}-{run_name}", chosen.search.seed, chosen.loss,
-                                 lambda study, callbacks: chosen.fit(labelled, study, callbacks))
+                                 lambda study, callbacks: fitting.fit(labelled, study, callbacks))
 
     return fit
 

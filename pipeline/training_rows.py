@@ -16,6 +16,7 @@ memory follows the sample, not the file.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models import backtest
 from models.training import WEIGHT
 
 # Per cutoff and outcome: each row's place in the seeded hash order, and how many rows that stratum keeps.
@@ -67,3 +69,9 @@ def read(path: Path, rows_per_cutoff: int | None, seed: int) -> pd.DataFrame:
 def at_cutoff(path: Path, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Every customer's snapshot at `cutoff`."""
     return pd.read_parquet(path, filters=[("cutoff", "==", pd.Timestamp(cutoff))])
+
+
+def backtest_folds(path: Path, training: pd.DataFrame, horizon_days: int, count: int) -> list[backtest.Fold]:
+    """The backtest folds of `training` as `read` read it from `path`: where it is a sample, each fold
+    learns from the sample and is judged on every customer at its cutoff."""
+    return backtest.folds(training, horizon_days, count, partial(at_cutoff, path) if WEIGHT in training else None)
