@@ -39,16 +39,22 @@ import pandas as pd
 from features.rfm import money_as_float, purchase_orders, timestamp
 
 PERIODS = {"month": "M", "quarter": "Q", "week": "W"}
+TRUNCATED = {"month": "M", "quarter": "Q", "week": "W"}  # the engine's unit: a period's first moment (weeks start on Monday, as pandas' do)
 
 
-def purchase_tables(transactions: ir.Table, until: dt.datetime) -> tuple[ir.Table, ir.Table]:
+def purchase_tables(transactions: ir.Table, until: dt.datetime, period: str = "month") -> tuple[ir.Table, ir.Table]:
     """The purchases before `until` (customer_id, order_id, timestamp, value), by the one definition,
-    and the product of each of their lines (customer_id, order_id, product)."""
+    and how many distinct products each customer bought in them per period (customer_id,
+    period_start, products): counted by the engine, so no line reaches pandas."""
     history = transactions.filter(transactions.timestamp < timestamp(until))
     orders = money_as_float(purchase_orders(history))
     purchases = orders.select("customer_id", "order_id", timestamp=orders.ordered_at, value=orders.order_value)
-    lines = history.filter(~history.is_return).select("customer_id", "order_id", "product")
-    return purchases, lines.semi_join(purchases, ["customer_id", "order_id"])
+    lines = history.filter(~history.is_return & history["product"].notnull()).select("customer_id", "order_id", "product")
+    bought = lines.join(purchases, ["customer_id", "order_id"])
+    products = bought.group_by(["customer_id", bought.timestamp.truncate(TRUNCATED[period]).name("period_start")]).aggregate(
+        products=bought["product"].nunique()
+    )
+    return purchases, products
 
 
 def _periods(first: pd.Timestamp, until: pd.Timestamp, period: str) -> pd.PeriodIndex:
@@ -82,13 +88,12 @@ def kpis_by_period(
     """One row per complete period.
 
     `purchases`: one row per purchase (customer_id, order_id, timestamp, value); `products`: the
-    product of each of their lines (customer_id, order_id, product), for the upsell ratio.
+    distinct products of each customer's purchases per period (customer_id, period_start,
+    products; `purchase_tables`), for the upsell ratio.
     """
     until = pd.Timestamp(until)
     first_seen = (subscriptions.groupby("customer_id")["start"].min() if subscriptions is not None
                   else purchases.groupby("customer_id")["timestamp"].min())
-    if products is not None:
-        products = products.dropna(subset=["product"]).merge(purchases[["customer_id", "order_id", "timestamp"]], on=["customer_id", "order_id"])
     rows = []
     for span in _periods(purchases["timestamp"].min(), until, period):
         start, end = span.start_time, span.end_time.normalize() + pd.Timedelta(days=1)
@@ -98,8 +103,7 @@ def kpis_by_period(
         bought = purchases[(purchases["timestamp"] >= start) & (purchases["timestamp"] < end)]
         per_buyer = bought.groupby("customer_id").agg(orders=("order_id", "nunique"))
         if products is not None:
-            in_period = products[(products["timestamp"] >= start) & (products["timestamp"] < end)]
-            per_buyer = per_buyer.join(in_period.groupby("customer_id")["product"].nunique().rename("products"))
+            per_buyer = per_buyer.join(products.loc[products["period_start"] == start].set_index("customer_id")["products"])
         orders, revenue, buyers = len(bought), float(bought["value"].sum()), len(per_buyer)
         churn_rate = _percent(len(at_start - at_end), len(at_start))
         row = {

@@ -22,7 +22,8 @@ def run(params: config.Params) -> dict:
     con = connect(params.features)
     transactions = con.read_parquet(config.CLEAN_TRANSACTIONS)
     until = resolve_as_of(params.score, transactions.timestamp.max().to_pandas().to_pydatetime())
-    purchases, products = (con.to_pandas(table.order_by(["customer_id", "order_id"])) for table in purchase_tables(transactions, until))
+    purchases, products = purchase_tables(transactions, until, params.kpis.period)
+    purchases, products = con.to_pandas(purchases.order_by(["customer_id", "order_id"])), con.to_pandas(products)
     kpis = kpis_by_period(
         purchases,
         until,

@@ -15,11 +15,12 @@ from tests.features.snapshot_helpers import transactions_frame
 UNTIL = dt.datetime(2021, 3, 1)
 
 
-def lines(rows) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The purchases and their product lines, by the pipeline's one definition of a purchase."""
+def lines(rows, period: str = "month") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The purchases and each customer's distinct products per period, by the pipeline's one definition of a purchase."""
     frame = transactions_frame([(customer, day, order, product, 1.0, amount, amount < 0) for customer, day, order, product, amount in rows])
     con = ibis.duckdb.connect()
-    return tuple(con.to_pandas(table.order_by(["customer_id", "order_id"])) for table in purchase_tables(con.create_table("lines", frame), UNTIL))
+    purchases, products = purchase_tables(con.create_table("lines", frame), UNTIL, period)
+    return con.to_pandas(purchases.order_by(["customer_id", "order_id"])), con.to_pandas(products.order_by(["customer_id", "period_start"]))
 
 
 PURCHASES, PRODUCTS = lines([
@@ -92,3 +93,18 @@ def test_an_order_returned_in_full_is_no_sale_and_makes_no_customer():
     ])
     kpis = kpis_by_period(purchases, UNTIL, products=products, active_days=30).set_index("period")
     assert (kpis.loc["2021-01", "orders"], kpis.loc["2021-01", "revenue"], kpis.loc["2021-01", "new_customers"]) == (1, 10.0, 1)
+
+
+@pytest.mark.parametrize("period", ["week", "quarter"])
+def test_products_are_counted_in_the_periods_pandas_names(period):
+    # Sunday 10 and Monday 11 January 2021: two weeks (Monday to Sunday), one quarter.
+    purchases, products = lines([
+        ("A", "2021-01-10", "a1", "p1", 10.0), ("A", "2021-01-11", "a2", "p2", 10.0),
+        ("B", "2021-01-11", "b1", "p1", 10.0),
+    ], period)
+    if period == "quarter":  # the quarter is not complete by `until`: only its counts to check
+        assert products["products"].tolist() == [2, 1] and (products["period_start"] == pd.Timestamp("2021-01-01")).all()
+        return
+    kpis = kpis_by_period(purchases, UNTIL, products=products, period=period, active_days=30).set_index("period")
+    assert kpis.loc["2021-01-04/2021-01-10", "upsell_ratio"] == 0.0  # A bought one product that week
+    assert kpis.loc["2021-01-11/2021-01-17", "upsell_ratio"] == 0.0  # A and B one each that week
