@@ -97,7 +97,7 @@ def score_customers(
             "expected_profit": profit.round(2),
             "rfm_segment": segments.segments(rfm, settings.segment_rules),
             **rfm[["r_score", "f_score", "m_score"]],
-            "top_reasons": reasons.top_reasons(scoring, churn_model.contributions(scoring)),
+            "top_reasons": reasons.explain(scoring, churn_model),
             "expected_purchases": value["expected_purchases"].round(3),
             "probability_of_purchase": value["probability_of_purchase"].round(4),
             "expected_next_purchase_date": (as_of + pd.to_timedelta(value["days_to_next_purchase"].round(), unit="D")).dt.strftime("%Y-%m-%d"),

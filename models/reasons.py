@@ -15,6 +15,7 @@ import pandas as pd
 
 REASONS = 3
 SEPARATOR = "; "
+BATCH_ROWS = 50_000  # customers explained at a time (`explain`)
 
 # (feature name pattern, phrasings). `value` is the feature's value; named groups and the
 # customer's other features can be used too.
@@ -76,6 +77,15 @@ def phrase(feature: str, customer: dict) -> str:
             if all(_known(fields.get(name)) for name in _fields(template)):
                 return template.format(**fields)
     return f"{feature} is unknown"
+
+
+def explain(snapshot: pd.DataFrame, model, count: int = REASONS, batch_rows: int = BATCH_ROWS) -> pd.Series:
+    """`top_reasons` from the model's SHAP values, a batch of customers at a time: the values and the
+    phrases of one batch are held at once, not everyone's (a row's reasons do not depend on its batch)."""
+    batches = [snapshot.iloc[start:start + batch_rows] for start in range(0, len(snapshot), batch_rows)]
+    if not batches:
+        return pd.Series([], index=snapshot.index, dtype=object)
+    return pd.concat([top_reasons(batch, model.contributions(batch), count) for batch in batches])
 
 
 def top_reasons(snapshot: pd.DataFrame, contributions: pd.DataFrame, count: int = REASONS) -> pd.Series:

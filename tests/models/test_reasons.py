@@ -3,7 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.reasons import phrase, top_reasons
+from models import churn
+from models.reasons import explain, phrase, top_reasons
+from models.tuning import new_study
+from tests.models.conftest import HORIZON_DAYS, QUICK
 
 
 def test_recency_is_phrased_against_the_customers_usual_rhythm():
@@ -33,3 +36,12 @@ def test_top_reasons_name_only_what_raises_the_risk_strongest_first_without_repe
     # The one-time buyer's gap and overdue ratio say the same thing once.
     assert reasons[0] == "no purchase for 200 days, and only one before; one purchase day so far; 1 purchase(s) in all"
     assert reasons[1] == ""
+
+
+def test_reasons_explained_a_batch_at_a_time_are_everyones_at_once(retail_training):
+    model, _ = churn.fit_churn_model(retail_training, HORIZON_DAYS, QUICK, new_study("reasons", None, QUICK.seed))
+    latest = retail_training[retail_training["cutoff"] == retail_training["cutoff"].max()]
+    everyone = top_reasons(latest, model.contributions(latest))
+    assert everyone.str.len().gt(0).mean() > 0.5
+    pd.testing.assert_series_equal(explain(latest, model, batch_rows=97), everyone)
+    assert explain(latest.head(0), model).empty
