@@ -23,11 +23,10 @@ import pandas as pd
 
 from features.snapshots import LABEL_COLUMNS
 from models.errors import InsufficientData
-from models.tuning import tune
+from models.sampling import WEIGHT, sample
+from models.tuning import VALIDATION, tune
 
 KEY_COLUMNS = ("customer_id", "cutoff")
-# Present where the rows are a sample (pipeline/training_rows.py): how many customers each row stands for.
-WEIGHT = "sample_weight"
 
 # What the pipeline relies on, whatever params.yaml tunes: the same model for the same data.
 REPRODUCIBLE = {"verbose": -1, "deterministic": True, "force_row_wise": True}
@@ -45,6 +44,7 @@ class TrainingSettings:
     n_trials: int = 30
     timeout_seconds: float | None = None
     validation_cutoffs: int = 1
+    search_rows_per_cutoff: int | None = None  # past this many rows at a cutoff, the search tunes on a sample (models/sampling.py)
 
     def base_params(self, objective: dict) -> dict:
         """`objective` (LightGBM's objective and metric) over the starting parameters."""
@@ -202,10 +202,14 @@ def tune_and_refit(
     split = validation_split(labelled, horizon_days, settings.validation_cutoffs)
     train_set = dataset(split.fit, features, target(split.fit))
     valid_set = dataset(split.validation, features, target(split.validation), reference=train_set)
+    searched = [sample(rows, settings.search_rows_per_cutoff, settings.seed) for rows in (split.fit, split.validation)]
+    on_sample = any(len(rows) < len(whole) for rows, whole in zip(searched, (split.fit, split.validation), strict=True))
+    if on_sample:
+        search_set = dataset(searched[0], features, target(searched[0]))
+        search_sets = search_set, dataset(searched[1], features, target(searched[1]), reference=search_set)
     tuned = tune(
         study,
-        train_set,
-        valid_set,
+        *(search_sets if on_sample else (train_set, valid_set)),
         settings.base_params(objective),
         n_trials=settings.n_trials,
         timeout_seconds=settings.timeout_seconds,
@@ -213,20 +217,28 @@ def tune_and_refit(
         early_stopping_rounds=settings.early_stopping_rounds,
         callbacks=trial_callbacks,
     )
-    validated = lgb.train(tuned.params, train_set, num_boost_round=tuned.boosting_rounds)
-    final = lgb.train(tuned.params, dataset(labelled, features, target(labelled)), num_boost_round=tuned.boosting_rounds)
+    if on_sample:  # tuned on a sample: the rounds for every row, by early stopping on the whole validation cutoffs
+        validated = lgb.train(
+            tuned.params, train_set, num_boost_round=settings.max_rounds, valid_sets=[valid_set], valid_names=[VALIDATION],
+            callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+        )
+        rounds, loss = max(1, validated.best_iteration), float(validated.best_score[VALIDATION][objective["metric"]])
+    else:
+        validated = lgb.train(tuned.params, train_set, num_boost_round=tuned.boosting_rounds)
+        rounds, loss = tuned.boosting_rounds, tuned.validation_loss
+    final = lgb.train(tuned.params, dataset(labelled, features, target(labelled)), num_boost_round=rounds)
     report = FitReport(
         params=tuned.params,
-        boosting_rounds=tuned.boosting_rounds,
+        boosting_rounds=rounds,
         validation_cutoffs=split.validation_cutoffs,
         validated_by=split.by,
         fit_rows=len(split.fit),
         validation_rows=len(split.validation),
         refit_rows=len(labelled),
-        validation_loss=tuned.validation_loss,
+        validation_loss=loss,
         trials=tuned.trials,
     )
-    return TunedFit(final, split, validated.predict(model_inputs(split.validation, features)), report)
+    return TunedFit(final, split, validated.predict(model_inputs(split.validation, features), num_iteration=rounds), report)
 
 
 def cross_validated_predictions(

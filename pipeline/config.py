@@ -185,6 +185,7 @@ class TrainParams(Strict):
     tune: Literal["every_fit", "oldest_fold"]
     timeout_seconds: float | None = Field(gt=0)
     rows_per_cutoff: int | None = Field(ge=100)
+    search_rows_per_cutoff: int | None = Field(ge=100)
     backtest_folds: int = Field(ge=1)
     min_outcomes: int = Field(ge=1)
     validation_cutoffs: int = Field(ge=1)

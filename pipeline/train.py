@@ -43,6 +43,7 @@ def settings(params: config.TrainParams, lightgbm: dict) -> TrainingSettings:
         n_trials=params.n_trials,
         timeout_seconds=params.timeout_seconds,
         validation_cutoffs=params.validation_cutoffs,
+        search_rows_per_cutoff=params.search_rows_per_cutoff,
     )
 
 
