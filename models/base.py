@@ -36,6 +36,7 @@ class Procedure(ABC):
     curves: ClassVar[Curves]  # the plots it declares
     shap_units: ClassVar[str]  # what its SHAP values are in
     headline: ClassVar[tuple[str, ...]]  # its backtest metrics worth a line when it is trained, the first with its interval
+    drift_checked: ClassVar[bool] = False  # whether scoring compares today's customers and scores with its training rows (a reference profile)
 
     def __init__(self, search: TrainingSettings, own: dict, horizon_days: int):
         self.search, self.own, self.horizon_days = search, own, horizon_days

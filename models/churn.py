@@ -102,6 +102,7 @@ class ChurnProcedure(Procedure):
     curves = CURVES
     shap_units = "log-odds"
     headline = ("roc_auc", "top_decile_lift", "brier")  # what `churn train` prints, the first with its interval
+    drift_checked = True  # pipeline/score.py reads its reference profile
 
     def fit(self, labelled, study, trial_callbacks=()):
         return fit_churn_model(labelled, self.horizon_days, self.search, study, trial_callbacks, self.own["calibration"])

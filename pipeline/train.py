@@ -23,7 +23,7 @@ import optuna
 import pandas as pd
 from optuna_integration import MLflowCallback
 
-from models import backtest, churn
+from models import backtest
 from models.base import Procedure, procedure
 from models.training import FitReport, TrainingSettings, require_both_outcomes
 from models.tuning import new_study
@@ -190,7 +190,7 @@ def run(params: config.Params, name: str) -> dict:
         metrics["final"] |= chosen.details()
         model_dir, scores_path = staged(outputs.model), staged(outputs.backtest)
         artifacts.save_model(model, model_dir)
-        if isinstance(model, churn.ChurnModel):  # the drift checks read the churn model's scores (pipeline/score.py)
+        if chosen.drift_checked:
             artifacts.save_reference(artifacts.reference_profile(model, training), model_dir)
         points = chosen.plot_points(scores)
         write_evaluation(scores, metrics, points, scores_path, staged(outputs.metrics), staged(outputs.plots))

@@ -27,6 +27,7 @@ DECISION = Path("reports/retrain/decision.json")
 DECISION_PAGE = Path("reports/retrain/decision.md")
 QUICK = {
     "train.n_trials": 2,
+    "train.tune": "oldest_fold",
     "train.backtest_folds": 1,
     "features.training_cutoffs": 7,
     # A fifth of the customers and two trials per fit: the probabilities are rougher than the
