@@ -23,7 +23,7 @@ from models.metrics import (
     classification_metrics,
     value_metrics,
 )
-from models.uncertainty import bootstrap, interval
+from models.uncertainty import DRAWN_CUSTOMERS, bootstrap, interval
 
 MODEL = "model"
 UNCALIBRATED = "model_uncalibrated"
@@ -134,7 +134,7 @@ def summary(scores: pd.DataFrame, replicates: int, seed: int) -> tuple[dict, dic
     advantage is the model's metric minus the baseline's, signed so that positive means the model
     is better; both from the same customer resamples (models/uncertainty.py).
     """
-    estimate, draws = bootstrap(scores, mean_over_folds, replicates, seed)
+    estimate, draws = bootstrap(scores, mean_over_folds, replicates, seed, DRAWN_CUSTOMERS)
     overall: dict[str, dict] = {}
     for key, value in estimate.items():
         method, metric = key.split("|")
@@ -160,7 +160,7 @@ def paired_advantage(rows: pd.DataFrame, metric: str, replicates: int, seed: int
         per_fold = [{role: rows_metrics(fold, role)[metric] for role in (CHALLENGER, CHAMPION)} for _, fold in frame.groupby("cutoff", sort=True)]
         return pd.DataFrame(per_fold).mean().to_dict()
 
-    estimate, draws = bootstrap(rows, statistic, replicates, seed)
+    estimate, draws = bootstrap(rows, statistic, replicates, seed, DRAWN_CUSTOMERS)
     low, high = interval(METRIC_DIRECTION[metric] * (draws[CHALLENGER] - draws[CHAMPION]))
     return {"advantage": advantage(metric, estimate[CHALLENGER], estimate[CHAMPION]), "low": low, "high": high} | estimate
 

@@ -9,6 +9,12 @@ folds can measure that; the per-fold figures show it.
 
 Two methods scored on the same rows are compared by the same draws (a paired difference), so
 what both get right or wrong together cancels out.
+
+Past `DRAWN_CUSTOMERS` customers, a statistic that is a mean or a ratio of means (a metric, not a
+total) is resampled m out of n: each replicate draws m customers, and its deviation from the
+estimate is shrunk by sqrt(m / n), the ratio of the two samples' standard errors. On a generated
+10 M-line log (750,000 backtest rows), 400 full replicates of the backtest's metrics took over
+half an hour; the interval it gives is measured against the full one in tests/models/test_uncertainty.py.
 """
 
 from __future__ import annotations
@@ -19,30 +25,45 @@ import numpy as np
 import pandas as pd
 
 LEVEL = 0.95
+DRAWN_CUSTOMERS = 20_000  # customers per replicate at most, for a mean-type statistic (module docstring)
 
 Statistic = Callable[[pd.DataFrame], dict[str, float]]
 
 
-def customer_draws(customers: pd.Series, replicates: int, seed: int) -> Iterator[np.ndarray]:
-    """Row positions of `replicates` resamples: customers drawn with replacement, each with all its rows."""
+def customer_draws(customers: pd.Series, replicates: int, seed: int, size: int | None = None) -> Iterator[np.ndarray]:
+    """Row positions of `replicates` resamples: `size` customers (default: as many as there are) drawn
+    with replacement, each with all its rows."""
     codes, uniques = pd.factorize(np.asarray(customers), sort=True)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=len(uniques))
     starts = np.cumsum(counts) - counts
     rng = np.random.default_rng(seed)
     for _ in range(replicates):
-        drawn = rng.integers(0, len(uniques), len(uniques))
+        drawn = rng.integers(0, len(uniques), size or len(uniques))
         lengths = counts[drawn]
         # Position k of the resample is row (start of its customer) + (k - where that customer's block begins).
         block_starts = np.cumsum(lengths) - lengths
         yield order[np.repeat(starts[drawn] - block_starts, lengths) + np.arange(lengths.sum())]
 
 
-def bootstrap(rows: pd.DataFrame, statistic: Statistic, replicates: int, seed: int) -> tuple[dict[str, float], pd.DataFrame]:
-    """`statistic` on `rows` and on each customer resample of them: (the estimate, one replicate per row)."""
+def bootstrap(
+    rows: pd.DataFrame, statistic: Statistic, replicates: int, seed: int, drawn_customers: int | None = None,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """`statistic` on `rows` and on each customer resample of them: (the estimate, one replicate per row).
+
+    With `drawn_customers` (for a mean-type statistic only), past that many customers each
+    replicate draws that many and is rescaled to the whole (module docstring).
+    """
     estimate = statistic(rows)
-    draws = [statistic(rows.iloc[positions]) for positions in customer_draws(rows["customer_id"], replicates, seed)]
-    return estimate, pd.DataFrame(draws, columns=list(estimate))
+    customers = rows["customer_id"].nunique()
+    size = drawn_customers if drawn_customers is not None and customers > drawn_customers else None
+    draws = pd.DataFrame(
+        [statistic(rows.iloc[positions]) for positions in customer_draws(rows["customer_id"], replicates, seed, size)], columns=list(estimate)
+    )
+    if size is not None:
+        centre = pd.Series(estimate, dtype=float)
+        draws = centre + (draws.astype(float) - centre) * np.sqrt(size / customers)
+    return estimate, draws
 
 
 def interval(values: pd.Series | np.ndarray) -> tuple[float, float]:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.metrics import roc_auc
 from models.uncertainty import bootstrap, customer_draws, interval
 
 
@@ -49,3 +50,23 @@ def test_a_customer_repeated_in_overlapping_folds_does_not_narrow_the_interval()
 def test_replicates_without_a_value_are_left_out():
     assert interval(np.array([np.nan, 1.0, 2.0, 3.0])) == pytest.approx((1.05, 2.95))
     assert np.isnan(interval(np.array([np.nan]))[0])
+
+
+def test_m_out_of_n_draws_rescaled_give_the_full_bootstraps_interval():
+    rng = np.random.default_rng(3)
+    customers = 40_000
+    churned = rng.random(customers) < 0.4
+    rows = pd.DataFrame({"customer_id": np.arange(customers), "churned": churned, "score": churned * 0.3 + rng.random(customers)})
+
+    def auc(frame: pd.DataFrame) -> dict[str, float]:
+        return {"auc": roc_auc(frame["churned"].to_numpy(), frame["score"].to_numpy())}
+
+    estimate, full = bootstrap(rows, auc, replicates=200, seed=0)
+    same, drawn = bootstrap(rows, auc, replicates=200, seed=0, drawn_customers=4_000)
+    assert same == estimate
+    full_low, full_high = interval(full["auc"])
+    low, high = interval(drawn["auc"])
+    assert abs((high - low) / (full_high - full_low) - 1) < 0.2  # the same width, from a tenth of the customers
+    assert abs((low + high) / 2 - estimate["auc"]) < 0.1 * (full_high - full_low)
+    _, unshrunk = bootstrap(rows, auc, replicates=200, seed=0, drawn_customers=customers)  # not past the size: the full draws
+    pd.testing.assert_frame_equal(unshrunk, full)
